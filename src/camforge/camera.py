@@ -1,0 +1,195 @@
+"""The camera: lens + sensor (+ ISP), from one YAML design file.
+
+A design file has three sections — ``lens`` (:class:`~camforge.optics.LensConfig`),
+``sensor`` (:class:`~camforge.sensor.SensorConfig`) and ``isp`` — with units in the field
+names; see ``examples/designs/`` for three realistic designs.
+
+    >>> cam = Camera.from_yaml("examples/designs/phone_main_12mp.yaml")   # doctest: +SKIP
+    >>> raw = cam.capture(cam.chart("slanted-edge", lux=100), seed=0)     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from camforge.config import load_yaml, validate
+from camforge.errors import InputError
+from camforge.optics import LensConfig
+from camforge.optics.formation import SensorGeometry, form_image, scene_to_pixel
+from camforge.optics.lens import Lens
+from camforge.scene import CHARTS, Scene
+from camforge.sensor import Sensor, SensorConfig
+from camforge.spectral import WavelengthGrid
+from camforge.types import OpticalImage, Raw
+
+
+class AutoExposureConfig(BaseModel):
+    """Highlight-preserving auto exposure: the ``percentile`` of the brightest channel's
+    signal is placed at ``target`` of saturation; when the exposure limit is reached,
+    analog gain makes up the rest (up to the sensor's ``max_analog_gain``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    percentile: float = Field(99.5, gt=0.0, le=100.0)
+    target: float = Field(0.8, gt=0.0, le=1.0)
+    use_gain: bool = True
+
+
+class CameraDesign(BaseModel):
+    """A camera design: lens, sensor and ISP sections (YAML, units in field names)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = "camera"
+    description: str = ""
+    lens: LensConfig
+    sensor: SensorConfig
+    isp: dict[str, Any] | None = None
+    auto_exposure: AutoExposureConfig = Field(default_factory=AutoExposureConfig)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> CameraDesign:
+        return load_yaml(cls, path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def content_hash(self) -> str:
+        """SHA-256 of the canonical JSON of the design (the identity of a design)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+class Camera(nn.Module):
+    """Lens + sensor (+ ISP): ``capture(scene) → Raw``."""
+
+    def __init__(self, design: CameraDesign | dict):
+        super().__init__()
+        self.design = validate(CameraDesign, design, "camera design")
+        self.lens = Lens(self.design.lens)
+        self.sensor = Sensor(self.design.sensor)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Camera:
+        return cls(CameraDesign.from_yaml(path))
+
+    @property
+    def name(self) -> str:
+        return self.design.name
+
+    # ------------------------------------------------------------------ geometry
+    @property
+    def geometry(self) -> SensorGeometry:
+        return self.sensor.geometry()
+
+    @property
+    def aspect(self) -> float:
+        return self.design.sensor.height_px / self.design.sensor.width_px
+
+    def horizontal_fov_deg(self) -> float:
+        hw = self.geometry.half_width_mm
+        return 2 * math.degrees(math.atan(hw / float(self.lens.focal_length_mm)))
+
+    def chart(self, name: str, lux: float = 100.0, illuminant: str = "D65", *, spectral=True, **kwargs) -> Scene:
+        """A test chart (``slanted-edge``, ``colorchecker``, ``flat``, ``step``, ``dead-leaves``,
+        ``star``, ``grid``) filling this camera's field of view."""
+        if name not in CHARTS:
+            raise InputError(f"unknown scene {name!r}; use one of {', '.join(CHARTS)}")
+        return CHARTS[name](lux=lux, illuminant=illuminant, spectral=spectral, aspect=self.aspect, **kwargs)
+
+    def scene_to_pixel(self, scene: Scene, u, v):
+        """Pixel coordinates (col, row) where scene point (u, v) lands (lens distortion included)."""
+        return scene_to_pixel(scene, self.lens, self.geometry, u, v)
+
+    # ------------------------------------------------------------------ image formation
+    def electron_rate(
+        self,
+        scene: Scene,
+        *,
+        oversample: int | None = None,
+        psf: bool | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> torch.Tensor:
+        """Mean photo-electron rate per pixel and colour channel ``[B, C, H, W]`` [e⁻/s]."""
+        w = self.sensor.electron_weights(scene.grid)
+        return form_image(scene, self.lens, self.geometry, w, oversample=oversample, psf=psf, progress=progress)
+
+    def irradiance(self, scene: Scene, *, oversample: int | None = None, psf: bool | None = None) -> OpticalImage:
+        """Spectral irradiance at the pixel centres (no pixel aperture) as an :class:`OpticalImage`."""
+        g = self.geometry
+        point = SensorGeometry(g.width_px, g.height_px, g.pitch_um, None)
+        E = form_image(scene, self.lens, point, None, oversample=oversample, psf=psf)
+        return OpticalImage(E, scene.grid.wavelengths_nm, scene.grid.bandwidths_nm, g.pitch_um)
+
+    def auto_exposure(self, e_rate: torch.Tensor) -> tuple[float, float]:
+        """(exposure [s], analog gain [×]) placing the highlights at the AE target."""
+        s = self.design.sensor
+        ae = self.design.auto_exposure
+        K = float(self.sensor.conversion_gain_dn_per_e)
+        sat_e = min(float(self.sensor.full_well_e), (s.white_level_dn - s.black_level_dn) / K)
+        x = e_rate.detach().flatten(1)
+        q = torch.quantile(x.float()[:, :: max(1, x.shape[1] // 2_000_000)], ae.percentile / 100.0, dim=1).max()
+        dark = float(self.sensor.dark_current_at().detach())
+        rate = float(q) + dark
+        if rate <= 0:
+            return s.exposure_max_s, (s.max_analog_gain if ae.use_gain else float(self.sensor.analog_gain))
+        t = ae.target * sat_e / rate
+        gain = float(self.sensor.analog_gain)
+        if t > s.exposure_max_s:
+            if ae.use_gain:
+                gain = min(s.max_analog_gain, max(gain, t / s.exposure_max_s * gain))
+            t = s.exposure_max_s
+        t = max(t, s.exposure_min_s)
+        return float(t), float(gain)
+
+    def capture(
+        self,
+        scene: Scene,
+        exposure_s: float | torch.Tensor | None = None,
+        seed: int = 0,
+        *,
+        analog_gain: float | None = None,
+        noise: bool = True,
+        differentiable: bool = False,
+        oversample: int | None = None,
+        psf: bool | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Raw:
+        """Capture ``scene``: optics → sensor → raw frame ``[B, 1, H, W]`` in DN.
+
+        With ``exposure_s=None`` the camera's auto exposure sets exposure (and gain when the
+        exposure limit is reached). Same ``seed``, same raw, bit for bit.
+        """
+        if not isinstance(scene, Scene):
+            raise InputError(f"capture needs a camforge.scene.Scene, got {type(scene).__name__}")
+        e_rate = self.electron_rate(scene, oversample=oversample, psf=psf, progress=progress)
+        auto = exposure_s is None
+        if auto:
+            exposure_s, ae_gain = self.auto_exposure(e_rate)
+            if analog_gain is None:
+                analog_gain = ae_gain
+        raw = self.sensor(e_rate, exposure_s, analog_gain=analog_gain, seed=seed, noise=noise,
+                          differentiable=differentiable)
+        raw.meta.extra.update({
+            "scene": scene.name,
+            "lux": scene.lux,
+            "illuminant": scene.illuminant,
+            "auto_exposure": auto,
+            "seed": int(seed),
+            "design": self.design.name,
+        })
+        return raw
+
+    def forward(self, scene: Scene, exposure_s=None, seed: int = 0, **kwargs) -> Raw:
+        return self.capture(scene, exposure_s, seed, **kwargs)
+
+    def wavelength_grid(self, spectral: bool = True) -> WavelengthGrid:
+        from camforge.spectral import get_grid
+
+        return get_grid(spectral)

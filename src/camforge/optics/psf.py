@@ -1,0 +1,157 @@
+"""Point spread functions from the pupil function (Fourier optics).
+
+For an exit pupil of working f-number ``N`` and wavefront error ``W(ρ, θ)`` [µm], the
+incoherent optical transfer function is the normalised autocorrelation of the pupil
+function ``P = A · exp(i 2π W / λ)`` (Goodman, *Introduction to Fourier Optics*, 3rd ed.,
+§6.3); a pupil shift of one diameter corresponds to the cut-off frequency
+``ν_c = 1 / (λ N)``. The PSF is the inverse Fourier transform of the OTF.
+
+camforge computes the OTF directly on the frequency lattice of the sampled PSF kernel
+(spacing ``1 / (size · pitch)``), so the kernel is exactly band-limited to the sampling
+Nyquist frequency: there is no aliasing however coarse the sampling, and the kernel is
+the ideal (sinc-interpolated) sampling of the continuous PSF. The pupil is sampled with
+``size · pitch / (λ N)`` points across its diameter; when that is below
+``min_pupil_samples`` the kernel is computed on a larger support and cropped.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from camforge.errors import InputError
+from camforge.optics.zernike import NAMES, wavefront
+
+
+def _fast_len(n: int) -> int:
+    """Smallest 2^a 3^b 5^c ≥ n (fast FFT sizes)."""
+    best = 1 << (max(n, 1) - 1).bit_length()
+    f5 = 1
+    while f5 <= best:
+        f35 = f5
+        while f35 <= best:
+            f = f35
+            while f < n:
+                f *= 2
+            best = min(best, f)
+            f35 *= 3
+        f5 *= 5
+    return best
+
+
+def otf_from_pupil(
+    zernike_um: torch.Tensor,
+    wavelengths_nm: torch.Tensor,
+    f_number,
+    pitch_um: float,
+    size: int,
+    *,
+    rotation_rad: float = 0.0,
+    shift_um: torch.Tensor | None = None,
+    min_pupil_samples: int = 64,
+) -> tuple[torch.Tensor, int]:
+    """OTF ``[L, n, n]`` (complex, FFT order) of a circular pupil with Zernike aberrations.
+
+    Args:
+        zernike_um: ``[len(NAMES)]`` coefficients [µm OPD] in :data:`camforge.optics.zernike.NAMES`
+            order, in the lens' local frame (y' = meridional / radial direction).
+        wavelengths_nm: ``[L]`` wavelengths [nm].
+        f_number: working f-number (float or 0-d tensor, differentiable).
+        pitch_um: sample pitch of the kernel on the sensor plane [µm].
+        size: kernel size ``n`` (samples per side).
+        rotation_rad: rotation of the local frame (field azimuth φ − π/2).
+        shift_um: ``[L, 2]`` PSF displacement (x, y) [µm] per wavelength (lateral colour).
+        min_pupil_samples: fewest pupil samples across the diameter.
+
+    Returns:
+        ``(otf, n)``: the OTF on an ``n × n`` lattice with spacing ``1 / (n · pitch)``
+        (``n ≥ size``; larger when the pupil needed finer sampling) and ``n``.
+    """
+    if size < 4 or size % 2:
+        raise InputError(f"PSF size must be an even number >= 4, got {size}")
+    if pitch_um <= 0:
+        raise InputError(f"PSF pitch must be > 0 µm, got {pitch_um}")
+    dtype = torch.float64 if zernike_um.dtype == torch.float64 else torch.float32
+    cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+    N_f = torch.as_tensor(f_number, dtype=dtype)
+    if float(N_f.detach()) <= 0:
+        raise InputError(f"f-number must be > 0, got {float(N_f.detach())}")
+    wl_um = wavelengths_nm.to(dtype) * 1e-3
+    L = wl_um.numel()
+    # pupil samples across the diameter for each wavelength at the requested support
+    n_pupil0 = size * pitch_um / (float(wl_um.max()) * float(N_f.detach()))
+    m = max(1, math.ceil(min_pupil_samples / n_pupil0))
+    n = size * m
+    n_pupil_max = n * pitch_um / (float(wl_um.min()) * float(N_f.detach()))
+    N = _fast_len(int(math.ceil(n_pupil_max + n / 2 + 3)))
+    N = max(N, n)
+    # pupil grid, centred on sample N//2
+    ax = torch.arange(N, dtype=dtype) - N // 2
+    yy, xx = torch.meshgrid(ax, ax, indexing="ij")
+    r = torch.sqrt(xx * xx + yy * yy)
+    theta = torch.atan2(yy, xx) - rotation_rad
+    radius = (n * pitch_um / (wl_um * N_f)) / 2  # [L] pupil radius in samples (differentiable in N)
+    R = radius[:, None, None]
+    amp = torch.clamp(R - r + 0.5, 0.0, 1.0)  # anti-aliased disc (area coverage approx)
+    rho = r / R
+    W = wavefront(zernike_um.to(dtype), rho, theta[None].expand_as(rho)) if zernike_um.numel() else torch.zeros_like(rho)
+    phase = 2 * math.pi * W / wl_um[:, None, None]
+    P = torch.polar(amp, phase) if amp.requires_grad or phase.requires_grad else amp * torch.exp(1j * phase.to(dtype))
+    P = P.to(cdtype)
+    F = torch.fft.fft2(P)
+    # |F|² is the PSF on the pupil grid's conjugate lattice. Dividing by sinc²(fx)·sinc²(fy)
+    # undoes the tent filter that sampling an area-averaged pupil puts on its autocorrelation
+    # (halves the discretisation error of the OTF).
+    fq = torch.fft.fftfreq(N, dtype=dtype)
+    s2 = torch.sinc(fq) ** 2
+    A = torch.fft.ifft2(F * F.conj() / (s2[:, None] * s2[None, :]))  # autocorrelation, A[s] = Σ P(x + s) P*(x)
+    A = A / A[:, :1, :1].real
+    k = torch.fft.fftfreq(n, d=1.0 / n).round().long()  # integer shifts in FFT order
+    idx = torch.remainder(k, N)
+    # OTF(f) ↔ autocorrelation at shift s = f·λN·(samples per diameter) = k samples; sign chosen so a
+    # positive tilt_x moves the PSF towards +x.
+    otf = A[:, idx][:, :, idx].conj()
+    if shift_um is not None:
+        f = torch.fft.fftfreq(n, d=pitch_um).to(dtype)
+        ph = -2 * math.pi * (shift_um[:, 0, None, None].to(dtype) * f[None, None, :] + shift_um[:, 1, None, None].to(dtype) * f[None, :, None])
+        otf = otf * torch.polar(torch.ones_like(ph), ph).to(cdtype)
+    return otf, n
+
+
+def psf_from_pupil(
+    zernike_um: torch.Tensor,
+    wavelengths_nm: torch.Tensor,
+    f_number,
+    pitch_um: float,
+    size: int,
+    **kwargs,
+) -> torch.Tensor:
+    """Band-limited PSF kernels ``[L, size, size]`` (each sums to 1, centre at ``size // 2``).
+
+    See :func:`otf_from_pupil` for the arguments.
+    """
+    otf, n = otf_from_pupil(zernike_um, wavelengths_nm, f_number, pitch_um, size, **kwargs)
+    k = torch.fft.fftshift(torch.fft.ifft2(otf).real, dim=(-2, -1))
+    if n != size:
+        c = n // 2
+        k = k[:, c - size // 2 : c + size // 2, c - size // 2 : c + size // 2]
+        k = k / k.sum(dim=(-2, -1), keepdim=True)
+    return k
+
+
+def zero_aberrations(dtype=torch.float32) -> torch.Tensor:
+    """A coefficient vector with no aberrations, ``[len(NAMES)]``."""
+    return torch.zeros(len(NAMES), dtype=dtype)
+
+
+def gaussian_psf(sigma_um: float | torch.Tensor, pitch_um: float, size: int, dtype=torch.float32) -> torch.Tensor:
+    """Band-limited sampled Gaussian PSF ``[size, size]`` (sums to 1; OTF exp(−2π²σ²f²)).
+
+    Built in the Fourier domain on the kernel lattice, so its DFT is the analytic Gaussian
+    MTF at every lattice frequency below Nyquist.
+    """
+    sigma = torch.as_tensor(sigma_um, dtype=dtype)
+    f = torch.fft.fftfreq(size, d=pitch_um).to(dtype)
+    g = torch.exp(-2 * math.pi**2 * sigma**2 * (f[None, :] ** 2 + f[:, None] ** 2))
+    return torch.fft.fftshift(torch.fft.ifft2(g.to(torch.complex128 if dtype == torch.float64 else torch.complex64)).real)

@@ -1,0 +1,264 @@
+"""The CMOS image sensor as a differentiable module.
+
+Signal chain per pixel (electrons ``_e``, digital numbers ``_dn``), following the linear
+camera model of EMVA 1288 Release 4.0 (§2):
+
+    μ_e   = t · (PRNU_map · Φ_e + I_dark(T) · D_map)        mean electrons
+    e     = Poisson(μ_e)                                     shot noise (photon + dark)
+    e     = min(e, full well)                                saturation
+    e    += DSNU_map + column/row FPN + N(0, σ_read²) + row temporal noise
+    y     = black level + K · g · e + N(0, σ_adc²)           K = conversion gain, g = analog gain
+    y_dn  = clip(round(y), 0, 2^bits − 1)                    ADC
+
+where Φ_e is the photo-electron rate from the optics (e⁻/s), I_dark(T) = I_ref ·
+2^((T − T_ref)/T_d) is the dark current, and the fixed patterns (PRNU, DSNU, dark-current
+spread, column/row FPN, defect pixels) are drawn once per sensor instance from ``seed``.
+The temporal dark noise is σ_d² = σ_read² + σ_row² + (σ_adc / K g)² + I_dark t, and the
+output obeys σ_y² = K² σ_d² + 1/12 + K (μ_y − μ_y.dark) up to saturation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from camforge.cfa import color_index_map, n_colors
+from camforge.errors import InputError
+from camforge.optics.formation import SensorGeometry
+from camforge.sensor.config import SensorConfig
+from camforge.sensor.defects import DefectMap, make_defect_map
+from camforge.sensor.noise import gaussian, shot_noise, ste_clamp, ste_round
+from camforge.sensor.qe import qe_curves
+from camforge.spectral import WavelengthGrid, photons_per_joule
+from camforge.types import Raw, RawMeta
+
+
+def _p(x, dtype=torch.float32) -> nn.Parameter:
+    return nn.Parameter(torch.as_tensor(float(x), dtype=dtype), requires_grad=False)
+
+
+class Sensor(nn.Module):
+    """A CMOS sensor built from a :class:`~camforge.sensor.config.SensorConfig`.
+
+    Differentiable parameters (``nn.Parameter`` with ``requires_grad=False`` by default):
+    ``qe_scale``, ``full_well_e``, ``conversion_gain_dn_per_e``, ``analog_gain``,
+    ``read_noise_e``, ``adc_noise_dn``, ``dark_current_e_per_s``, ``temperature_c``,
+    ``dsnu_e``, ``prnu_pct``, ``row_noise_e``, ``black_level_dn``.
+    """
+
+    def __init__(self, config: SensorConfig | dict):
+        super().__init__()
+        if isinstance(config, dict):
+            config = SensorConfig(**config)
+        self.config = config
+        c = config
+        k0 = c.conversion_gain_dn_per_e or (c.white_level_dn - c.black_level_dn) / c.full_well_e
+        self.qe_scale = _p(1.0)
+        self.full_well_e = _p(c.full_well_e)
+        self.conversion_gain_dn_per_e = _p(k0)
+        self.analog_gain = _p(c.analog_gain)
+        self.read_noise_e = _p(c.read_noise_e)
+        self.adc_noise_dn = _p(c.adc_noise_dn)
+        self.dark_current_e_per_s = _p(c.dark_current_e_per_s)
+        self.temperature_c = _p(c.temperature_c)
+        self.dsnu_e = _p(c.dsnu_e)
+        self.prnu_pct = _p(c.prnu_pct)
+        self.row_noise_e = _p(c.row_noise_e)
+        self.black_level_dn = _p(c.black_level_dn)
+        self._fixed: dict | None = None
+
+    # ------------------------------------------------------------------ geometry & spectra
+    @property
+    def cfa(self) -> str:
+        return self.config.cfa
+
+    @property
+    def n_channels(self) -> int:
+        return n_colors(self.config.cfa)
+
+    @property
+    def white_level_dn(self) -> float:
+        return self.config.white_level_dn
+
+    def geometry(self) -> SensorGeometry:
+        c = self.config
+        a = c.pixel_pitch_um * math.sqrt(c.fill_factor)
+        return SensorGeometry(c.width_px, c.height_px, c.pixel_pitch_um, (a, a))
+
+    def qe(self, grid: WavelengthGrid) -> torch.Tensor:
+        """Band-averaged QE ``[C, L]`` including the IR-cut filter and ``qe_scale``."""
+        q = torch.tensor(qe_curves(self.config.qe, self.config.ir_cut, self.config.cfa, grid), dtype=self.qe_scale.dtype)
+        return q * self.qe_scale
+
+    def electron_weights(self, grid: WavelengthGrid) -> torch.Tensor:
+        """Photo-electrons per second per pixel for 1 W·m⁻²·nm⁻¹ in each band, ``[C, L]``.
+
+        w[c, λ] = QE_c(λ) · λ / (h c) · Δλ · p² (EMVA 1288: η relates electrons to photons
+        on the whole pixel area p²; the fill factor only shapes the aperture MTF).
+        """
+        dtype = self.qe_scale.dtype
+        wl = grid.tensor(dtype)
+        area_m2 = (self.config.pixel_pitch_um * 1e-6) ** 2
+        return self.qe(grid) * (photons_per_joule(wl) * grid.widths(dtype) * area_m2)[None]
+
+    # ------------------------------------------------------------------ temperature
+    def dark_current_at(self, temperature_c=None) -> torch.Tensor:
+        """Mean dark current [e⁻/s] at ``temperature_c``: I_ref · 2^((T − T_ref) / T_d)."""
+        t = self.temperature_c if temperature_c is None else torch.as_tensor(temperature_c, dtype=self.temperature_c.dtype)
+        c = self.config
+        return self.dark_current_e_per_s * torch.pow(2.0, (t - c.dark_current_ref_temp_c) / c.dark_current_doubling_k)
+
+    def system_gain(self, analog_gain=None) -> torch.Tensor:
+        """Overall system gain K [DN/e⁻] at the given analog gain."""
+        g = self.analog_gain if analog_gain is None else torch.as_tensor(analog_gain, dtype=self.analog_gain.dtype)
+        return self.conversion_gain_dn_per_e * g
+
+    # ------------------------------------------------------------------ fixed patterns
+    def fixed_pattern(self) -> dict:
+        """Per-instance maps, drawn once from ``config.seed`` (cached).
+
+        Keys: ``prnu`` (unit-σ pattern), ``dsnu`` (unit-σ pattern), ``dark`` (dark-current
+        multiplier, mean 1), ``col``/``row`` (unit-σ offsets), ``defects`` (:class:`DefectMap`).
+        """
+        if self._fixed is not None:
+            return self._fixed
+        c = self.config
+        H, W = c.height_px, c.width_px
+        g = torch.Generator().manual_seed(int(c.seed) * 7919 + 17)
+        prnu = torch.randn((H, W), generator=g)
+        dsnu = torch.randn((H, W), generator=g)
+        s = c.dark_current_spread
+        dark = torch.exp(torch.randn((H, W), generator=g) * s - 0.5 * s * s) if s > 0 else torch.ones((H, W))
+        col = torch.randn((W,), generator=g)
+        row = torch.randn((H,), generator=g)
+        defects = make_defect_map(c.defects, H, W, c.seed)
+        self._fixed = {"prnu": prnu, "dsnu": dsnu, "dark": dark, "col": col, "row": row, "defects": defects}
+        return self._fixed
+
+    def defect_map(self) -> DefectMap:
+        return self.fixed_pattern()["defects"]
+
+    # ------------------------------------------------------------------ readout
+    def mosaic(self, e_rate: torch.Tensor) -> torch.Tensor:
+        """Pick each pixel's CFA colour from per-channel planes ``[B, C, H, W]`` → ``[B, 1, H, W]``."""
+        if e_rate.ndim != 4:
+            raise InputError(f"electron rate must be [B, C, H, W], got {tuple(e_rate.shape)}")
+        C = e_rate.shape[1]
+        if C == 1:
+            return e_rate
+        if C != self.n_channels:
+            raise InputError(f"sensor {self.cfa} has {self.n_channels} colour channels, got {C}")
+        idx = color_index_map(self.cfa, e_rate.shape[-2], e_rate.shape[-1], e_rate.device)
+        return torch.gather(e_rate, 1, idx[None, None].expand(e_rate.shape[0], 1, -1, -1))
+
+    def forward(
+        self,
+        e_rate: torch.Tensor,
+        exposure_s,
+        *,
+        analog_gain=None,
+        seed: int | torch.Generator = 0,
+        noise: bool = True,
+        differentiable: bool = False,
+        quantize: bool = True,
+    ) -> Raw:
+        """Read out a raw frame from photo-electron rates ``[B, C, H, W]`` [e⁻/s].
+
+        Args:
+            exposure_s: integration time [s] (float or tensor, differentiable).
+            analog_gain: overrides the configured analog gain [×].
+            seed: temporal-noise seed (or a ``torch.Generator``); the same seed gives the
+                same frame bit for bit.
+            noise: ``False`` returns the noise-free mean (fixed patterns still applied).
+            differentiable: reparameterized Gaussian shot noise instead of exact Poisson.
+            quantize: round to integer DN (straight-through gradient).
+        """
+        c = self.config
+        if e_rate.shape[-2:] != (c.height_px, c.width_px):
+            raise InputError(
+                f"electron image is {tuple(e_rate.shape[-2:])} but the sensor is {c.height_px} × {c.width_px} pixels"
+            )
+        if not torch.isfinite(e_rate).all():
+            raise InputError("electron image contains NaN or infinite values")
+        dtype = e_rate.dtype
+        t = torch.as_tensor(exposure_s, dtype=dtype)
+        if float(t.detach()) <= 0:
+            raise InputError(f"exposure must be > 0 s, got {float(t.detach())}")
+        gain = self.analog_gain if analog_gain is None else torch.as_tensor(analog_gain, dtype=dtype)
+        gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
+        fp = self.fixed_pattern()
+        defects: DefectMap = fp["defects"]
+        sig = self.mosaic(e_rate)  # [B, 1, H, W]
+        B = sig.shape[0]
+        prnu = 1 + (self.prnu_pct / 100.0) * fp["prnu"].to(dtype)
+        prnu = torch.where(defects.dead, torch.zeros_like(prnu), prnu)
+        dark_rate = self.dark_current_at() * fp["dark"].to(dtype)
+        dark_rate = torch.where(defects.hot, torch.full_like(dark_rate, c.defects.hot_dark_current_e_per_s), dark_rate)
+        mean_e = t * (sig * prnu + dark_rate)
+        e = shot_noise(mean_e, gen, differentiable) if noise else mean_e
+        fw = self.full_well_e
+        if differentiable:
+            # forward: min(e, full well); backward: identity in e (straight-through), and
+            # d/d(full well) = 1 where the pixel is saturated
+            clipped = (e > fw).detach()
+            e = e + (torch.minimum(e, fw) - e).detach() + (fw - fw.detach()) * clipped
+        else:
+            e = torch.minimum(e, fw)
+        offset = self.dsnu_e * fp["dsnu"].to(dtype)
+        if c.column_fpn_e > 0:
+            offset = offset + c.column_fpn_e * fp["col"].to(dtype)[None, :]
+        if c.row_fpn_e > 0:
+            offset = offset + c.row_fpn_e * fp["row"].to(dtype)[:, None]
+        e = e + offset
+        if noise:
+            e = e + gaussian(e.shape, self.read_noise_e, gen, dtype)
+            if float(self.row_noise_e.detach()) > 0 or self.row_noise_e.requires_grad:
+                e = e + gaussian((B, 1, c.height_px, 1), self.row_noise_e, gen, dtype)
+        K = self.conversion_gain_dn_per_e * gain
+        y = self.black_level_dn + K * e
+        if noise and (float(self.adc_noise_dn.detach()) > 0 or self.adc_noise_dn.requires_grad):
+            y = y + gaussian(y.shape, self.adc_noise_dn, gen, dtype)
+        white = float(c.white_level_dn)
+        if quantize:
+            y = ste_round(y)
+        y = ste_clamp(y, 0.0, white)
+        if defects.stuck.any():
+            stuck_val = white if c.defects.stuck_dn is None else float(c.defects.stuck_dn)
+            y = torch.where(defects.stuck, torch.full_like(y, stuck_val), y)
+        meta = RawMeta(
+            cfa=c.cfa,
+            black_level_dn=float(self.black_level_dn.detach()),
+            white_level_dn=white,
+            bit_depth=c.adc_bits,
+            exposure_s=float(t.detach()),
+            analog_gain=float(torch.as_tensor(gain).detach()),
+            pixel_pitch_um=c.pixel_pitch_um,
+            conversion_gain_dn_per_e=float(K.detach()),
+            source="simulated",
+        )
+        return Raw(y, meta)
+
+    # ------------------------------------------------------------------ figures
+    def temporal_dark_noise_e(self, exposure_s: float, analog_gain=None) -> float:
+        """σ_d [e⁻] the model predicts: √(σ_read² + σ_row² + (σ_adc/K)² + I_dark·t) (no quantization)."""
+        K = float(self.system_gain(analog_gain).detach())
+        v = (float(self.read_noise_e) ** 2 + float(self.row_noise_e) ** 2 + (float(self.adc_noise_dn) / K) ** 2
+             + float(self.dark_current_at().detach()) * exposure_s)
+        return math.sqrt(v)
+
+    def figures(self, exposure_s: float = 0.01) -> dict:
+        """Headline sensor figures the model implies (for reports and checks)."""
+        K = float(self.system_gain().detach())
+        sd = self.temporal_dark_noise_e(exposure_s)
+        fw = float(self.full_well_e)
+        sat_e = min(fw, (self.white_level_dn - float(self.black_level_dn)) / K)
+        return {
+            "K_dn_per_e": K,
+            "sigma_d_e": sd,
+            "saturation_e": sat_e,
+            "dynamic_range_db": 20 * math.log10(sat_e / max(sd, 1e-9)),
+            "snr_max_db": 20 * math.log10(math.sqrt(sat_e)),
+        }
