@@ -27,7 +27,8 @@ def _register() -> None:
     # yet (features still being built) are skipped.
     import importlib
 
-    for name in ("simulate", "isp", "measure", "characterize", "evaluate", "db", "qualify", "optimize", "tasks"):
+    for name in ("simulate", "isp", "measure", "measure_sfr", "measure_quality", "characterize", "evaluate", "db",
+                 "compare", "qualify", "optimize", "tasks"):
         try:
             importlib.import_module(f"camforge.cli.{name}")
         except ModuleNotFoundError as e:
