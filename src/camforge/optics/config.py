@@ -69,7 +69,10 @@ class LateralColorConfig(_Strict):
 class PsfConfig(_Strict):
     """How the PSF and image formation are sampled."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="diffraction + aberration PSF from the pupil function")
+    gaussian_sigma_um: float = Field(
+        0.0, ge=0.0, description="extra Gaussian blur σ [µm] (OLPF, crosstalk, vibration), applied in addition"
+    )
     oversample: int = Field(2, ge=1, le=8, description="fine-grid samples per pixel (per axis)")
     size_px: int = Field(16, ge=2, le=256, description="PSF kernel support [pixels]")
     zones: tuple[int, int] = Field((8, 6), description="field zones (x, y), one PSF each when it varies with field")

@@ -154,7 +154,7 @@ class Lens(nn.Module):
         r_corner_mm: float = 1.0,
         distance_m: float | None = None,
     ) -> tuple[torch.Tensor, int]:
-        """OTF ``[L, n, n]`` at image position (x, y) [mm]; see :func:`camforge.optics.psf.otf_from_pupil`."""
+        """OTF ``[L, size, size]`` at image position (x, y) [mm]; see :func:`camforge.optics.psf.otf_from_pupil`."""
         field, rot, phi = self._field_params(x_mm, y_mm, r_corner_mm)
         z = self.zernike_at(field)
         shift = None

@@ -11,7 +11,9 @@ camforge computes the OTF directly on the frequency lattice of the sampled PSF k
 Nyquist frequency: there is no aliasing however coarse the sampling, and the kernel is
 the ideal (sinc-interpolated) sampling of the continuous PSF. The pupil is sampled with
 ``size · pitch / (λ N)`` points across its diameter; when that is below
-``min_pupil_samples`` the kernel is computed on a larger support and cropped.
+``min_pupil_samples`` the OTF is computed on an ``m``-times finer frequency lattice and
+every ``m``-th sample kept, which periodises the PSF's far wings onto the kernel support
+(energy is conserved and the OTF stays exact at every lattice frequency).
 """
 
 from __future__ import annotations
@@ -65,8 +67,8 @@ def otf_from_pupil(
         min_pupil_samples: fewest pupil samples across the diameter.
 
     Returns:
-        ``(otf, n)``: the OTF on an ``n × n`` lattice with spacing ``1 / (n · pitch)``
-        (``n ≥ size``; larger when the pupil needed finer sampling) and ``n``.
+        ``(otf, m)``: the OTF ``[L, size, size]`` on the lattice with spacing
+        ``1 / (size · pitch)`` and the pupil refinement factor ``m`` used.
     """
     if size < 4 or size % 2:
         raise InputError(f"PSF size must be an even number >= 4, got {size}")
@@ -112,11 +114,13 @@ def otf_from_pupil(
     # OTF(f) ↔ autocorrelation at shift s = f·λN·(samples per diameter) = k samples; sign chosen so a
     # positive tilt_x moves the PSF towards +x.
     otf = A[:, idx][:, :, idx].conj()
+    if m > 1:
+        otf = otf[:, ::m, ::m]
     if shift_um is not None:
-        f = torch.fft.fftfreq(n, d=pitch_um).to(dtype)
+        f = torch.fft.fftfreq(size, d=pitch_um).to(dtype)
         ph = -2 * math.pi * (shift_um[:, 0, None, None].to(dtype) * f[None, None, :] + shift_um[:, 1, None, None].to(dtype) * f[None, :, None])
         otf = otf * torch.polar(torch.ones_like(ph), ph).to(cdtype)
-    return otf, n
+    return otf, m
 
 
 def psf_from_pupil(
@@ -131,13 +135,8 @@ def psf_from_pupil(
 
     See :func:`otf_from_pupil` for the arguments.
     """
-    otf, n = otf_from_pupil(zernike_um, wavelengths_nm, f_number, pitch_um, size, **kwargs)
-    k = torch.fft.fftshift(torch.fft.ifft2(otf).real, dim=(-2, -1))
-    if n != size:
-        c = n // 2
-        k = k[:, c - size // 2 : c + size // 2, c - size // 2 : c + size // 2]
-        k = k / k.sum(dim=(-2, -1), keepdim=True)
-    return k
+    otf, _ = otf_from_pupil(zernike_um, wavelengths_nm, f_number, pitch_um, size, **kwargs)
+    return torch.fft.fftshift(torch.fft.ifft2(otf).real, dim=(-2, -1))
 
 
 def zero_aberrations(dtype=torch.float32) -> torch.Tensor:

@@ -71,21 +71,38 @@ def _validate_lux(lux: float):
 
 
 def _layered(regions):
-    """Renderer from ordered (material index, sdf function) layers on a background material 0.
+    """Renderer from ordered layers on a background material 0.
 
-    Later layers paint over earlier ones: m_layer = cover, m_below *= (1 - cover).
+    ``regions`` holds ``(material index, sdf function, bbox)`` with ``bbox = (u0, u1, v0, v1)``
+    (or ``None``); later layers paint over earlier ones: m_layer = cover, m_below *= (1 - cover).
+    Layers whose box lies more than 6σ outside the requested coordinates are skipped.
     """
 
     def render(u, v, sigma, n_materials):
         maps = torch.zeros((n_materials,) + tuple(u.shape), dtype=u.dtype, device=u.device)
         maps[0] = 1.0
-        for k, sdf in regions:
+        umin, umax = float(u.min()), float(u.max())
+        vmin, vmax = float(v.min()), float(v.max())
+        m = 6 * sigma + 1e-9
+        for k, sdf, box in regions:
+            if box is not None:
+                u0, u1, v0, v1 = box
+                if u1 < umin - m or u0 > umax + m or v1 < vmin - m or v0 > vmax + m:
+                    continue
             c = _cover(sdf(u, v), sigma)
             maps = maps * (1 - c)
             maps[k] = maps[k] + c
         return maps
 
     return render
+
+
+def _rect_box(cu, cv, half_w, half_h, angle_rad=0.0):
+    """Axis-aligned bounding box of a rotated rectangle."""
+    c, s = abs(math.cos(angle_rad)), abs(math.sin(angle_rad))
+    ew = half_w * c + half_h * s
+    eh = half_w * s + half_h * c
+    return (cu - ew, cu + ew, cv - eh, cv + eh)
 
 
 def _procedural(render, n_materials, spectra, grid, *, aspect, name, illuminant, lux, truth, fov_deg=None, distance_m=None):
@@ -216,7 +233,10 @@ def slanted_edge(
             truth_edges.append({"center": ec, "normal": nrm, "angle_deg": angle_deg, "field": math.hypot(*ec) / half_diag,
                                 "direction": direction, "orientation": orient})
 
-    regions = [(1, (lambda cu, cv: (lambda u, v: _rect_sdf(u, v, cu, cv, half, half, a)))(cu, cv)) for cu, cv in centers]
+    regions = [
+        (1, (lambda cu, cv: (lambda u, v: _rect_sdf(u, v, cu, cv, half, half, a)))(cu, cv), _rect_box(cu, cv, half, half, a))
+        for cu, cv in centers
+    ]
     render = _layered(regions)
     truth = {"edges": truth_edges, "squares": squares, "layout": "field", "light_reflectance": light_reflectance,
              "dark_reflectance": dark}
@@ -256,13 +276,15 @@ def colorchecker(
         scale = 2 * aspect * 0.95 / chart_h
     half_patch = patch_units * scale / 2
     patches, regions = [], []
-    regions.append((1, lambda u, v: _rect_sdf(u, v, 0.0, 0.0, chart_w * scale / 2, chart_h * scale / 2)))
+    regions.append((1, lambda u, v: _rect_sdf(u, v, 0.0, 0.0, chart_w * scale / 2, chart_h * scale / 2),
+                    _rect_box(0.0, 0.0, chart_w * scale / 2, chart_h * scale / 2)))
     for i in range(24):
         r, c = divmod(i, 6)
         cu = (c - 2.5) * pitch_units * scale
         cv = (r - 1.5) * pitch_units * scale
         patches.append({"name": names[i], "index": i, "row": r, "col": c, "center": (cu, cv), "half_size": half_patch})
-        regions.append((2 + i, (lambda cu, cv: (lambda u, v: _rect_sdf(u, v, cu, cv, half_patch, half_patch)))(cu, cv)))
+        regions.append((2 + i, (lambda cu, cv: (lambda u, v: _rect_sdf(u, v, cu, cv, half_patch, half_patch)))(cu, cv),
+                        _rect_box(cu, cv, half_patch, half_patch)))
     render = _layered(regions)
     truth = {"patches": patches, "reflectance_source": "colour-science BabelColor Average",
              "chart_half_size": (chart_w * scale / 2, chart_h * scale / 2)}
@@ -306,7 +328,8 @@ def step_chart(
         cv = (r - (nrow - 1) / 2) * pitch
         patches.append({"index": i, "density": float(dens[i]), "reflectance": float(refl[i]), "center": (cu, cv),
                         "half_size": half})
-        regions.append((1 + i, (lambda cu, cv: (lambda u, v: _rect_sdf(u, v, cu, cv, half, half)))(cu, cv)))
+        regions.append((1 + i, (lambda cu, cv: (lambda u, v: _rect_sdf(u, v, cu, cv, half, half)))(cu, cv),
+                        _rect_box(cu, cv, half, half)))
     render = _layered(regions)
     truth = {"patches": patches}
     # materials are all neutral: compact to a single map (exact)
