@@ -157,6 +157,7 @@ class Camera(nn.Module):
         analog_gain: float | None = None,
         noise: bool = True,
         differentiable: bool = False,
+        quantize: bool = True,
         oversample: int | None = None,
         psf: bool | None = None,
         progress: Callable[[int, int], None] | None = None,
@@ -165,6 +166,8 @@ class Camera(nn.Module):
 
         With ``exposure_s=None`` the camera's auto exposure sets exposure (and gain when the
         exposure limit is reached). Same ``seed``, same raw, bit for bit.
+        ``differentiable=True`` uses reparameterized shot noise so gradients reach every lens
+        and sensor parameter; ``quantize=False`` skips ADC rounding (for finite differences).
         """
         if not isinstance(scene, Scene):
             raise InputError(f"capture needs a camforge.scene.Scene, got {type(scene).__name__}")
@@ -175,7 +178,7 @@ class Camera(nn.Module):
             if analog_gain is None:
                 analog_gain = ae_gain
         raw = self.sensor(e_rate, exposure_s, analog_gain=analog_gain, seed=seed, noise=noise,
-                          differentiable=differentiable)
+                          differentiable=differentiable, quantize=quantize)
         raw.meta.extra.update({
             "scene": scene.name,
             "lux": scene.lux,
