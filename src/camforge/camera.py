@@ -114,11 +114,16 @@ class Camera(nn.Module):
         *,
         oversample: int | None = None,
         psf: bool | None = None,
+        window: tuple[int, int, int, int] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> torch.Tensor:
-        """Mean photo-electron rate per pixel and colour channel ``[B, C, H, W]`` [e⁻/s]."""
+        """Mean photo-electron rate per pixel and colour channel ``[B, C, H, W]`` [e⁻/s].
+
+        ``window=(x0, y0, width, height)`` forms only that part of the sensor.
+        """
         w = self.sensor.electron_weights(scene.grid)
-        return form_image(scene, self.lens, self.geometry, w, oversample=oversample, psf=psf, progress=progress)
+        return form_image(scene, self.lens, self.geometry, w, oversample=oversample, psf=psf, window=window,
+                          progress=progress)
 
     def irradiance(self, scene: Scene, *, oversample: int | None = None, psf: bool | None = None) -> OpticalImage:
         """Spectral irradiance at the pixel centres (no pixel aperture) as an :class:`OpticalImage`."""
@@ -160,6 +165,7 @@ class Camera(nn.Module):
         quantize: bool = True,
         oversample: int | None = None,
         psf: bool | None = None,
+        window: tuple[int, int, int, int] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> Raw:
         """Capture ``scene``: optics → sensor → raw frame ``[B, 1, H, W]`` in DN.
@@ -168,17 +174,26 @@ class Camera(nn.Module):
         exposure limit is reached). Same ``seed``, same raw, bit for bit.
         ``differentiable=True`` uses reparameterized shot noise so gradients reach every lens
         and sensor parameter; ``quantize=False`` skips ADC rounding (for finite differences).
+        ``window=(x0, y0, width, height)`` captures only that part of the sensor (the origin is
+        rounded down to the CFA tile); it equals the same crop of a full capture without noise.
         """
         if not isinstance(scene, Scene):
             raise InputError(f"capture needs a camforge.scene.Scene, got {type(scene).__name__}")
-        e_rate = self.electron_rate(scene, oversample=oversample, psf=psf, progress=progress)
+        if window is not None:
+            from camforge.cfa import cfa_tile
+
+            n = cfa_tile(self.design.sensor.cfa).shape[0]
+            x0, y0, ww, wh = (int(v) for v in window)
+            window = (x0 - x0 % n, y0 - y0 % n, ww + x0 % n, wh + y0 % n)
+        e_rate = self.electron_rate(scene, oversample=oversample, psf=psf, window=window, progress=progress)
         auto = exposure_s is None
         if auto:
             exposure_s, ae_gain = self.auto_exposure(e_rate)
             if analog_gain is None:
                 analog_gain = ae_gain
         raw = self.sensor(e_rate, exposure_s, analog_gain=analog_gain, seed=seed, noise=noise,
-                          differentiable=differentiable, quantize=quantize)
+                          differentiable=differentiable, quantize=quantize,
+                          window=None if window is None else window[:2])
         raw.meta.extra.update({
             "scene": scene.name,
             "lux": scene.lux,

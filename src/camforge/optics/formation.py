@@ -165,6 +165,7 @@ def form_image(
     psf: bool | None = None,
     max_block_fine: int = 1024,
     geometry_stride: int = 8,
+    window: tuple[int, int, int, int] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Form the image of ``scene`` through ``lens`` on the pixel grid ``geometry``.
@@ -180,10 +181,12 @@ def form_image(
         geometry_stride: distortion and relative illumination, which vary slowly, are
             evaluated every ``geometry_stride`` fine samples and interpolated bilinearly
             (error < 1e-3 px for any realistic lens); 1 evaluates them everywhere.
+        window: ``(x0, y0, width, height)`` in pixels: form only this part of the sensor
+            (same values as the matching crop of the full frame).
         progress: called as ``progress(done, total)`` after each block.
 
     Returns:
-        ``[B, C, H, W]`` tensor.
+        ``[B, C, H, W]`` tensor (``[B, C, height, width]`` with a window).
     """
     cfg = lens.config.psf
     s = int(oversample or cfg.oversample)
@@ -220,6 +223,17 @@ def form_image(
     zone_x = [((i * zx) // nbx) for i in range(len(bxs))]
     zone_y = [((j * zy) // nby) for j in range(len(bys))]
     zbx, zby = _blocks(W, zx), _blocks(H, zy)
+    if window is not None:
+        wx0, wy0, ww, wh = (int(v) for v in window)
+        if ww < 1 or wh < 1 or wx0 < 0 or wy0 < 0 or wx0 + ww > W or wy0 + wh > H:
+            raise InputError(f"window {window} is not inside the {W} x {H} pixel sensor")
+        # clip the full-frame block grid to the window; blocks keep their PSF zones
+        keep_x = [(i, (max(a, wx0), min(b, wx0 + ww))) for i, (a, b) in enumerate(bxs) if b > wx0 and a < wx0 + ww]
+        keep_y = [(j, (max(a, wy0), min(b, wy0 + wh))) for j, (a, b) in enumerate(bys) if b > wy0 and a < wy0 + wh]
+        zone_x = [zone_x[i] for i, _ in keep_x]
+        zone_y = [zone_y[j] for j, _ in keep_y]
+        bxs = [b for _, b in keep_x]
+        bys = [b for _, b in keep_y]
     max_w = max(b - a for a, b in bxs) * s + 2 * halo
     max_h = max(b - a for a, b in bys) * s + 2 * halo
     Mh, Mw = _fast_len_multiple(max_h, s), _fast_len_multiple(max_w, s)

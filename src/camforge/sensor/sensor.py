@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from camforge.cfa import color_index_map, n_colors
+from camforge.cfa import cfa_tile, color_index_map, n_colors
 from camforge.errors import InputError
 from camforge.optics.formation import SensorGeometry
 from camforge.sensor.config import SensorConfig
@@ -164,6 +164,7 @@ class Sensor(nn.Module):
         noise: bool = True,
         differentiable: bool = False,
         quantize: bool = True,
+        window: tuple[int, int] | None = None,
     ) -> Raw:
         """Read out a raw frame from photo-electron rates ``[B, C, H, W]`` [e⁻/s].
 
@@ -175,11 +176,19 @@ class Sensor(nn.Module):
             noise: ``False`` returns the noise-free mean (fixed patterns still applied).
             differentiable: reparameterized Gaussian shot noise instead of exact Poisson.
             quantize: round to integer DN (straight-through gradient).
+            window: ``(x0, y0)`` pixel origin when ``e_rate`` covers only part of the sensor
+                (fixed patterns and defects are taken from that part; the origin must be a
+                multiple of the CFA tile so the CFA phase is unchanged).
         """
         c = self.config
-        if e_rate.shape[-2:] != (c.height_px, c.width_px):
+        h, w = e_rate.shape[-2:]
+        x0, y0 = (0, 0) if window is None else (int(window[0]), int(window[1]))
+        tile = cfa_tile(c.cfa).shape[0]
+        if x0 % tile or y0 % tile:
+            raise InputError(f"window origin ({x0}, {y0}) must be a multiple of the {tile}x{tile} CFA tile")
+        if x0 < 0 or y0 < 0 or x0 + w > c.width_px or y0 + h > c.height_px:
             raise InputError(
-                f"electron image is {tuple(e_rate.shape[-2:])} but the sensor is {c.height_px} × {c.width_px} pixels"
+                f"electron image of {h} × {w} pixels at ({x0}, {y0}) does not fit the {c.height_px} × {c.width_px} sensor"
             )
         if not torch.isfinite(e_rate).all():
             raise InputError("electron image contains NaN or infinite values")
@@ -190,7 +199,12 @@ class Sensor(nn.Module):
         gain = self.analog_gain if analog_gain is None else torch.as_tensor(analog_gain, dtype=dtype)
         gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
         fp = self.fixed_pattern()
-        defects: DefectMap = fp["defects"]
+        ys, xs = slice(y0, y0 + h), slice(x0, x0 + w)
+        fp = {k: (v[ys, xs] if k in ("prnu", "dsnu", "dark") else v) for k, v in fp.items()}
+        fp["col"] = fp["col"][xs]
+        fp["row"] = fp["row"][ys]
+        dm = fp["defects"]
+        defects = DefectMap(hot=dm.hot[ys, xs], dead=dm.dead[ys, xs], stuck=dm.stuck[ys, xs])
         sig = self.mosaic(e_rate)  # [B, 1, H, W]
         B = sig.shape[0]
         prnu = 1 + (self.prnu_pct / 100.0) * fp["prnu"].to(dtype)
@@ -216,7 +230,7 @@ class Sensor(nn.Module):
         if noise:
             e = e + gaussian(e.shape, self.read_noise_e, gen, dtype)
             if float(self.row_noise_e.detach()) > 0 or self.row_noise_e.requires_grad:
-                e = e + gaussian((B, 1, c.height_px, 1), self.row_noise_e, gen, dtype)
+                e = e + gaussian((B, 1, h, 1), self.row_noise_e, gen, dtype)
         K = self.conversion_gain_dn_per_e * gain
         y = self.black_level_dn + K * e
         if noise and (float(self.adc_noise_dn.detach()) > 0 or self.adc_noise_dn.requires_grad):
@@ -239,6 +253,8 @@ class Sensor(nn.Module):
             conversion_gain_dn_per_e=float(K.detach()),
             source="simulated",
         )
+        if window is not None:
+            meta.extra["window"] = [x0, y0, int(w), int(h)]
         return Raw(y, meta)
 
     # ------------------------------------------------------------------ figures
