@@ -70,6 +70,19 @@ class Sensor(nn.Module):
         self.black_level_dn = _p(c.black_level_dn)
         self._fixed: dict | None = None
 
+    @classmethod
+    def from_emva1288(cls, result, base: SensorConfig | None = None, wavelength_nm: float | None = None) -> Sensor:
+        """Digital twin: a sensor whose EMVA 1288 characterization reproduces ``result``
+        (K, σ_d, η and μ_e.sat; DSNU, PRNU and dark current when measured).
+
+        ``result`` is a :class:`camforge.characterize.Emva1288Result`; ``base`` supplies what
+        EMVA 1288 does not measure (pixel pitch, CFA, QE curve shape, ...). The mapping lives
+        in :mod:`camforge.characterize.twin` and is imported only when called.
+        """
+        from camforge.characterize.twin import sensor_config_from_emva1288
+
+        return cls(sensor_config_from_emva1288(result, base, wavelength_nm))
+
     # ------------------------------------------------------------------ geometry & spectra
     @property
     def cfa(self) -> str:
