@@ -305,3 +305,31 @@ def test_window_capture_equals_the_crop_of_a_full_capture():
     # the window uses smaller FFT blocks; the compact prefilter-removal kernel differs by < 1e-3
     # of its weight beyond 16 fine samples, hence agreement to a few 1e-4
     torch.testing.assert_close(e_part, e_full[..., 20:50, 30:70], rtol=5e-4, atol=1e-3)
+
+
+def test_zernike_coefficient_rotation_equals_rotating_the_pupil():
+    from camforge.optics.psf import rotate_zernike
+    from camforge.optics.zernike import NAMES, wavefront
+
+    rng = np.random.default_rng(1)
+    c = torch.tensor(rng.normal(size=len(NAMES)), dtype=torch.float64)
+    rho = torch.tensor(rng.uniform(0, 1, 200), dtype=torch.float64)
+    th = torch.tensor(rng.uniform(-math.pi, math.pi, 200), dtype=torch.float64)
+    a = 0.7
+    direct = wavefront(c, rho, th - a)
+    rotated = wavefront(rotate_zernike(c, a), rho, th)
+    torch.testing.assert_close(rotated, direct)
+
+
+def test_off_axis_psf_turns_with_the_field_azimuth():
+    """A rotationally symmetric lens: the PSF at the top of the field is the PSF at the right
+    of the field turned by 90 degrees (astigmatism and coma point along the radius)."""
+    cam = small_camera(lens={"aberrations": [{"field": 0.0}, {"field": 1.0, "astigmatism_0_um": 0.15,
+                                                                  "coma_y_um": 0.08}]})
+    g = cam.geometry
+    r = 0.6 * g.half_diagonal_mm
+    kx = cam.lens.psf([550.0], 0.5, 64, x_mm=r, y_mm=0.0, r_corner_mm=g.half_diagonal_mm)[0]
+    ky = cam.lens.psf([550.0], 0.5, 64, x_mm=0.0, y_mm=r, r_corner_mm=g.half_diagonal_mm)[0]
+    # image axes are (row = y, col = x); turning +x into +y is a transpose for this symmetric case
+    torch.testing.assert_close(ky, kx.T, atol=2e-6, rtol=1e-3)
+    assert not torch.allclose(kx, kx.T, atol=1e-4)  # the PSF is not itself symmetric

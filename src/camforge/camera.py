@@ -132,6 +132,56 @@ class Camera(nn.Module):
         E = form_image(scene, self.lens, point, None, oversample=oversample, psf=psf)
         return OpticalImage(E, scene.grid.wavelengths_nm, scene.grid.bandwidths_nm, g.pitch_um)
 
+    # ------------------------------------------------------------------ colour calibration
+    def as_shot_neutral(self, illuminant: str | None) -> tuple[float, float, float] | None:
+        """Camera RGB of a perfect white under ``illuminant``, normalised to green (DNG
+        AsShotNeutral): n_c = Σ_λ w_c(λ) E(λ) with w the sensor's electron weights."""
+        from camforge.spectral import illuminant_irradiance, spectral_grid
+
+        if self.sensor.n_channels != 3 or not illuminant:
+            return None
+        g = spectral_grid()
+        try:
+            E = illuminant_irradiance(illuminant, 1.0, g).double()
+        except InputError:
+            return None
+        n = self.sensor.electron_weights(g).detach().double() @ E
+        if not bool((n > 0).all()):
+            return None
+        n = n / n[1]
+        return tuple(float(v) for v in n)
+
+    def color_matrix(self, illuminant: str = "D65") -> tuple[float, ...] | None:
+        """DNG ``ColorMatrix`` of this camera (XYZ → camera RGB, 9 values row-major) for
+        ``illuminant``: a least-squares fit of the sensor's responses to the 24
+        ColorChecker reflectances against their CIE 1931 XYZ under that light (the usual
+        camera colour calibration), scaled so the illuminant's white maps to a camera
+        neutral whose largest component is 1 (DNG 1.4 convention)."""
+        import numpy as np
+
+        from camforge.spectral import cie1931_cmfs, colorchecker_reflectances, illuminant_irradiance, spectral_grid
+
+        if self.sensor.n_channels != 3:
+            return None
+        key = (illuminant, tuple(float(v) for v in self.sensor.qe_scale.detach().reshape(-1)))
+        cache = self.__dict__.setdefault("_cm_cache", {})
+        if key in cache:
+            return cache[key]
+        g = spectral_grid()
+        E = illuminant_irradiance(illuminant, 1.0, g).double().numpy()
+        _, refl = colorchecker_reflectances(g)
+        w = self.sensor.electron_weights(g).detach().double().numpy()  # [3, L]
+        cmf = cie1931_cmfs(g) * np.asarray(g.bandwidths_nm)[None]  # [3, L]
+        cam = (refl * E[None]) @ w.T  # [24, 3]
+        xyz = (refl * E[None]) @ cmf.T
+        M, *_ = np.linalg.lstsq(xyz, cam, rcond=None)  # cam ≈ xyz @ M  → ColorMatrix = M.T
+        CM = M.T
+        white = CM @ (cmf @ E)
+        CM = CM / white.max()
+        out = tuple(float(v) for v in CM.ravel())
+        cache[key] = out
+        return out
+
     def auto_exposure(self, e_rate: torch.Tensor) -> tuple[float, float]:
         """(exposure [s], analog gain [×]) placing the highlights at the AE target."""
         s = self.design.sensor
@@ -194,6 +244,9 @@ class Camera(nn.Module):
         raw = self.sensor(e_rate, exposure_s, analog_gain=analog_gain, seed=seed, noise=noise,
                           differentiable=differentiable, quantize=quantize,
                           window=None if window is None else window[:2])
+        if raw.meta.cfa != "MONO":
+            raw.meta.as_shot_neutral = self.as_shot_neutral(scene.illuminant)
+            raw.meta.color_matrix = self.color_matrix("D65")
         raw.meta.extra.update({
             "scene": scene.name,
             "lux": scene.lux,

@@ -116,25 +116,8 @@ def _check_illuminant(name: str) -> str:
 
 
 def as_shot_neutral(cam, scene) -> tuple[float, float, float] | None:
-    """Camera RGB of a perfect white under the scene's illuminant, normalised to green.
-
-    n_c = Σ_λ w_c(λ) E(λ), with w the sensor's electron weights (QE, IR cut) and E the
-    illuminant's spectral irradiance; this is the DNG AsShotNeutral of the capture.
-    """
-    from camforge.spectral import illuminant_irradiance
-
-    if cam.sensor.n_channels != 3 or not scene.illuminant:
-        return None
-    try:
-        E = illuminant_irradiance(scene.illuminant, 1.0, scene.grid)
-    except InputError:
-        return None
-    w = cam.sensor.electron_weights(scene.grid).detach().to(E.dtype)
-    n = (w @ E).double()
-    if not bool((n > 0).all()):
-        return None
-    n = n / n[1]
-    return tuple(float(v) for v in n)
+    """Camera RGB of a perfect white under the scene's illuminant (DNG AsShotNeutral)."""
+    return cam.as_shot_neutral(scene.illuminant)
 
 
 def simulate_to_dir(
@@ -160,7 +143,6 @@ def simulate_to_dir(
 
     scene = cam.chart(scene_name, lux=lux, illuminant=illuminant, spectral=spectral)
     raw = cam.capture(scene, exposure_s=exposure_s, seed=seed, progress=progress)
-    raw.meta.as_shot_neutral = as_shot_neutral(cam, scene)
     if raw.meta.cfa.startswith("QUAD_"):
         # LibRaw cannot read a 4x4 CFA repeat from DNG: keep the exact mosaic as .raw + .yaml
         write_raw_sidecar(raw, out / "raw.raw")

@@ -23,7 +23,7 @@ import math
 import torch
 
 from camforge.errors import InputError
-from camforge.optics.zernike import NAMES, wavefront
+from camforge.optics.zernike import NAMES, NOLL, zernike
 
 
 def _fast_len(n: int) -> int:
@@ -88,16 +88,17 @@ def otf_from_pupil(
     n_pupil_max = n * pitch_um / (float(wl_um.min()) * float(N_f.detach()))
     N = _fast_len(int(math.ceil(n_pupil_max + n / 2 + 3)))
     N = max(N, n)
-    # pupil grid, centred on sample N//2
-    ax = torch.arange(N, dtype=dtype) - N // 2
-    yy, xx = torch.meshgrid(ax, ax, indexing="ij")
-    r = torch.sqrt(xx * xx + yy * yy)
-    theta = torch.atan2(yy, xx) - rotation_rad
     radius = (n * pitch_um / (wl_um * N_f)) / 2  # [L] pupil radius in samples (differentiable in N)
-    R = radius[:, None, None]
-    amp = torch.clamp(R - r + 0.5, 0.0, 1.0)  # anti-aliased disc (area coverage approx)
-    rho = r / R
-    W = wavefront(zernike_um.to(dtype), rho, theta[None].expand_as(rho)) if zernike_um.numel() else torch.zeros_like(rho)
+    # rotating the pupil by α is the same as rotating the coefficients of each m-fold pair
+    z = rotate_zernike(zernike_um.to(dtype), rotation_rad) if zernike_um.numel() else zernike_um.to(dtype)
+    cacheable = not (N_f.requires_grad or radius.requires_grad)
+    key = (tuple(float(v) for v in wl_um), float(N_f.detach()), float(pitch_um), n, N, dtype) if cacheable else None
+    amp, basis = _pupil_grid(key, radius, N, dtype)
+    terms = [i for i in range(z.shape[-1]) if z.requires_grad or bool(z[..., i].detach().abs().max() > 0)]
+    if terms:
+        W = sum(z[i] * basis(i) for i in terms)
+    else:
+        W = torch.zeros_like(amp)
     phase = 2 * math.pi * W / wl_um[:, None, None]
     P = torch.polar(amp, phase) if amp.requires_grad or phase.requires_grad else amp * torch.exp(1j * phase.to(dtype))
     P = P.to(cdtype)
@@ -121,6 +122,65 @@ def otf_from_pupil(
         ph = -2 * math.pi * (shift_um[:, 0, None, None].to(dtype) * f[None, None, :] + shift_um[:, 1, None, None].to(dtype) * f[None, :, None])
         otf = otf * torch.polar(torch.ones_like(ph), ph).to(cdtype)
     return otf, m
+
+
+#: (cos-term index, sin-term index, m) for each m-fold pair of :data:`NAMES`.
+_PAIRS = [
+    (NAMES.index("tilt_x"), NAMES.index("tilt_y"), 1),
+    (NAMES.index("astigmatism_0"), NAMES.index("astigmatism_45"), 2),
+    (NAMES.index("coma_x"), NAMES.index("coma_y"), 1),
+    (NAMES.index("trefoil_x"), NAMES.index("trefoil_y"), 3),
+]
+
+
+def rotate_zernike(coeffs_um: torch.Tensor, alpha_rad: float) -> torch.Tensor:
+    """Coefficients of W(ρ, θ − α) given those of W(ρ, θ) (same basis, :data:`NAMES` order).
+
+    For an m-fold pair: c_cos' = c_cos cos mα − c_sin sin mα, c_sin' = c_cos sin mα + c_sin cos mα.
+    """
+    if alpha_rad == 0.0:
+        return coeffs_um
+    out = coeffs_um.clone()
+    for ic, is_, m in _PAIRS:
+        c, s_ = coeffs_um[..., ic], coeffs_um[..., is_]
+        ca, sa = math.cos(m * alpha_rad), math.sin(m * alpha_rad)
+        out[..., ic] = c * ca - s_ * sa
+        out[..., is_] = c * sa + s_ * ca
+    return out
+
+
+_GRID_CACHE: dict = {}
+
+
+def _pupil_grid(key, radius: torch.Tensor, N: int, dtype):
+    """Pupil amplitude ``[L, N, N]`` and a function giving Zernike basis term ``i`` on the
+    pupil grid of each wavelength. Cached by ``key`` (None: not cached, e.g. when the f-number
+    carries gradients)."""
+    if key is not None and key in _GRID_CACHE:
+        amp, rho, theta, terms = _GRID_CACHE[key]
+    else:
+        ax = torch.arange(N, dtype=dtype) - N // 2
+        yy, xx = torch.meshgrid(ax, ax, indexing="ij")
+        r = torch.sqrt(xx * xx + yy * yy)
+        theta = torch.atan2(yy, xx)
+        R = radius[:, None, None]
+        amp = torch.clamp(R - r + 0.5, 0.0, 1.0)  # anti-aliased disc (area coverage approx)
+        rho = r / R
+        terms = {}
+        if key is not None:
+            if len(_GRID_CACHE) >= 8:
+                _GRID_CACHE.pop(next(iter(_GRID_CACHE)))
+            _GRID_CACHE[key] = (amp, rho, theta, terms)
+
+    def basis(i: int) -> torch.Tensor:
+        if i not in terms:
+            t = zernike(NOLL[NAMES[i]], rho, theta[None].expand_as(rho))
+            if key is None:
+                return t
+            terms[i] = t
+        return terms[i]
+
+    return amp, basis
 
 
 def psf_from_pupil(

@@ -81,17 +81,22 @@ def _layered(regions):
     def render(u, v, sigma, n_materials):
         maps = torch.zeros((n_materials,) + tuple(u.shape), dtype=u.dtype, device=u.device)
         maps[0] = 1.0
-        umin, umax = float(u.min()), float(u.max())
-        vmin, vmax = float(v.min()), float(v.max())
+        ud, vd = u.detach(), v.detach()
         m = 6 * sigma + 1e-9
         for k, sdf, box in regions:
-            if box is not None:
+            rs, cs = slice(None), slice(None)
+            if box is not None and u.ndim == 2:
                 u0, u1, v0, v1 = box
-                if u1 < umin - m or u0 > umax + m or v1 < vmin - m or v0 > vmax + m:
-                    continue
-            c = _cover(sdf(u, v), sigma)
-            maps = maps * (1 - c)
-            maps[k] = maps[k] + c
+                inside = (ud >= u0 - m) & (ud <= u1 + m) & (vd >= v0 - m) & (vd <= v1 + m)
+                rows = inside.any(dim=1).nonzero()
+                if rows.numel() == 0:
+                    continue  # the layer does not reach these coordinates
+                cols = inside.any(dim=0).nonzero()
+                rs = slice(int(rows[0]), int(rows[-1]) + 1)
+                cs = slice(int(cols[0]), int(cols[-1]) + 1)
+            c = _cover(sdf(u[rs, cs], v[rs, cs]), sigma)
+            maps[:, rs, cs] = maps[:, rs, cs] * (1 - c)
+            maps[k, rs, cs] = maps[k, rs, cs] + c
         return maps
 
     return render
