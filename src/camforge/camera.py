@@ -1,4 +1,4 @@
-"""The camera: lens + sensor (+ ISP), from one YAML design file.
+"""The camera: lens + sensor + ISP, from one YAML design file.
 
 A design file has three sections — ``lens`` (:class:`~camforge.optics.LensConfig`),
 ``sensor`` (:class:`~camforge.sensor.SensorConfig`) and ``isp`` — with units in the field
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
 from camforge.config import load_yaml, validate
@@ -54,6 +54,19 @@ class CameraDesign(BaseModel):
     isp: dict[str, Any] | None = None
     auto_exposure: AutoExposureConfig = Field(default_factory=AutoExposureConfig)
 
+    @field_validator("isp")
+    @classmethod
+    def _isp(cls, v):
+        if v is not None:
+            from camforge.errors import ConfigError
+            from camforge.isp import IspConfig
+
+            try:
+                IspConfig.from_design_section(v)
+            except ConfigError as e:  # re-raised as a validation error so the field path is kept
+                raise ValueError(str(e).replace("invalid configuration in isp section: ", "")) from None
+        return v
+
     @classmethod
     def from_yaml(cls, path: str | Path) -> CameraDesign:
         return load_yaml(cls, path)
@@ -74,6 +87,9 @@ class Camera(nn.Module):
         self.design = validate(CameraDesign, design, "camera design")
         self.lens = Lens(self.design.lens)
         self.sensor = Sensor(self.design.sensor)
+        from camforge.isp import IspConfig, Pipeline
+
+        self.isp = Pipeline(IspConfig.from_design_section(self.design.isp))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Camera:
@@ -256,6 +272,11 @@ class Camera(nn.Module):
             "design": self.design.name,
         })
         return raw
+
+    def render(self, raw: Raw, **kwargs):
+        """Raw → image through the design's ISP (:class:`camforge.isp.Pipeline`); keyword
+        arguments (``start``, ``stop``) go to the pipeline."""
+        return self.isp(raw, **kwargs)
 
     def forward(self, scene: Scene, exposure_s=None, seed: int = 0, **kwargs) -> Raw:
         return self.capture(scene, exposure_s, seed, **kwargs)
