@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/camforge demo --out demo-out
+	$(VENV)/bin/camforge evaluate examples/designs/phone_main_12mp.yaml --out demo-out --db demo-out/results.db
 
 test: install
 	$(PY) -m pytest -q -n 2 --durations=15

@@ -232,6 +232,7 @@ class Camera(nn.Module):
         oversample: int | None = None,
         psf: bool | None = None,
         window: tuple[int, int, int, int] | None = None,
+        e_rate: torch.Tensor | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> Raw:
         """Capture ``scene``: optics → sensor → raw frame ``[B, 1, H, W]`` in DN.
@@ -242,6 +243,8 @@ class Camera(nn.Module):
         and sensor parameter; ``quantize=False`` skips ADC rounding (for finite differences).
         ``window=(x0, y0, width, height)`` captures only that part of the sensor (the origin is
         rounded down to the CFA tile); it equals the same crop of a full capture without noise.
+        ``e_rate`` reuses a photo-electron rate from :meth:`electron_rate` (same scene and
+        window) to skip the optics, e.g. for several exposures of one scene.
         """
         if not isinstance(scene, Scene):
             raise InputError(f"capture needs a camforge.scene.Scene, got {type(scene).__name__}")
@@ -251,7 +254,8 @@ class Camera(nn.Module):
             n = cfa_tile(self.design.sensor.cfa).shape[0]
             x0, y0, ww, wh = (int(v) for v in window)
             window = (x0 - x0 % n, y0 - y0 % n, ww + x0 % n, wh + y0 % n)
-        e_rate = self.electron_rate(scene, oversample=oversample, psf=psf, window=window, progress=progress)
+        if e_rate is None:
+            e_rate = self.electron_rate(scene, oversample=oversample, psf=psf, window=window, progress=progress)
         auto = exposure_s is None
         if auto:
             exposure_s, ae_gain = self.auto_exposure(e_rate)
