@@ -28,8 +28,10 @@ def shot_noise(mean_e: torch.Tensor, generator: torch.Generator, differentiable:
     if differentiable:
         eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
         return mu + torch.sqrt(mu + 1e-12) * eps
-    # integer counts below 2^24 are exact in float32, far above any full well
-    return torch.poisson(mu, generator=generator)
+    from camforge.sensor.poisson import poisson
+
+    # exact Poisson, parallel on the CPU; counts below 2^24 are exact in float32
+    return poisson(mu, generator)
 
 
 def gaussian(shape, sigma, generator: torch.Generator, dtype=torch.float32, device=None) -> torch.Tensor:

@@ -156,7 +156,8 @@ class Sensor(nn.Module):
 
     # ------------------------------------------------------------------ readout
     def mosaic(self, e_rate: torch.Tensor) -> torch.Tensor:
-        """Pick each pixel's CFA colour from per-channel planes ``[B, C, H, W]`` → ``[B, 1, H, W]``."""
+        """Pick each pixel's CFA colour from per-channel planes ``[B, C, H, W]`` → ``[B, 1, H, W]``
+        (strided copies, one per site of the CFA tile)."""
         if e_rate.ndim != 4:
             raise InputError(f"electron rate must be [B, C, H, W], got {tuple(e_rate.shape)}")
         C = e_rate.shape[1]
@@ -164,8 +165,16 @@ class Sensor(nn.Module):
             return e_rate
         if C != self.n_channels:
             raise InputError(f"sensor {self.cfa} has {self.n_channels} colour channels, got {C}")
-        idx = color_index_map(self.cfa, e_rate.shape[-2], e_rate.shape[-1], e_rate.device)
-        return torch.gather(e_rate, 1, idx[None, None].expand(e_rate.shape[0], 1, -1, -1))
+        tile = cfa_tile(self.cfa)
+        n = tile.shape[0]
+        if e_rate.requires_grad:
+            idx = color_index_map(self.cfa, e_rate.shape[-2], e_rate.shape[-1], e_rate.device)
+            return torch.gather(e_rate, 1, idx[None, None].expand(e_rate.shape[0], 1, -1, -1))
+        out = torch.empty((e_rate.shape[0], 1) + tuple(e_rate.shape[-2:]), dtype=e_rate.dtype, device=e_rate.device)
+        for i in range(n):
+            for j in range(n):
+                out[:, 0, i::n, j::n] = e_rate[:, int(tile[i, j]), i::n, j::n]
+        return out
 
     def forward(
         self,
@@ -203,6 +212,8 @@ class Sensor(nn.Module):
             raise InputError(
                 f"electron image of {h} × {w} pixels at ({x0}, {y0}) does not fit the {c.height_px} × {c.width_px} sensor"
             )
+        if self._fast_path(e_rate, exposure_s, analog_gain, differentiable):
+            return self._readout_fast(e_rate, exposure_s, analog_gain, seed, noise, quantize, (x0, y0), window)
         if not torch.isfinite(e_rate).all():
             raise InputError("electron image contains NaN or infinite values")
         dtype = e_rate.dtype
@@ -266,6 +277,89 @@ class Sensor(nn.Module):
             conversion_gain_dn_per_e=float(K.detach()),
             source="simulated",
         )
+        if window is not None:
+            meta.extra["window"] = [x0, y0, int(w), int(h)]
+        return Raw(y, meta)
+
+    # ------------------------------------------------------------------ fast read-out
+    def _fast_path(self, e_rate, exposure_s, analog_gain, differentiable: bool) -> bool:
+        """True when no gradient is needed: the read-out may then work in place."""
+        if differentiable:
+            return False
+        if not torch.is_grad_enabled():
+            return True
+        tensors = [e_rate, exposure_s, analog_gain, *self.parameters()]
+        return not any(isinstance(x, torch.Tensor) and x.requires_grad for x in tensors)
+
+    def _maps(self, x0: int, y0: int, h: int, w: int, dtype) -> dict:
+        """Per-pixel gain (PRNU, dead pixels), dark rate (spread, hot pixels) and offsets (DSNU,
+        column/row FPN) of a window, cached for the current parameter values."""
+        c = self.config
+        key = (x0, y0, h, w, dtype, float(self.prnu_pct), float(self.dark_current_at()), float(self.dsnu_e))
+        cache = self.__dict__.setdefault("_map_cache", {})
+        if key in cache:
+            return cache[key]
+        fp = self.fixed_pattern()
+        ys, xs = slice(y0, y0 + h), slice(x0, x0 + w)
+        dm = fp["defects"]
+        dead, hot, stuck = dm.dead[ys, xs], dm.hot[ys, xs], dm.stuck[ys, xs]
+        gain = (1 + float(self.prnu_pct) / 100.0 * fp["prnu"][ys, xs].to(dtype)).masked_fill_(dead, 0.0)
+        dark = (float(self.dark_current_at()) * fp["dark"][ys, xs].to(dtype)).masked_fill_(hot, c.defects.hot_dark_current_e_per_s)
+        offset = float(self.dsnu_e) * fp["dsnu"][ys, xs].to(dtype)
+        if c.column_fpn_e > 0:
+            offset += c.column_fpn_e * fp["col"][xs].to(dtype)[None, :]
+        if c.row_fpn_e > 0:
+            offset += c.row_fpn_e * fp["row"][ys].to(dtype)[:, None]
+        if len(cache) > 8:
+            cache.clear()
+        cache[key] = {"gain": gain, "dark": dark, "offset": offset, "stuck": stuck if bool(stuck.any()) else None}
+        return cache[key]
+
+    @torch.no_grad()
+    def _readout_fast(self, e_rate, exposure_s, analog_gain, seed, noise, quantize, origin, window) -> Raw:
+        """The read-out chain of :meth:`forward` without autograd, in place.
+
+        Same model and distributions; the read noise (e⁻, before the gain) and the ADC noise
+        (DN, after it) are drawn as one Gaussian of variance (K σ_read)² + σ_adc² — the sum of
+        two independent Gaussians — so a seed gives a different (equally valid) frame than the
+        differentiable path.
+        """
+        from camforge.sensor.poisson import poisson
+
+        c = self.config
+        x0, y0 = origin
+        h, w = e_rate.shape[-2:]
+        dtype = e_rate.dtype
+        t = float(torch.as_tensor(exposure_s))
+        if not t > 0:
+            raise InputError(f"exposure must be > 0 s, got {t}")
+        gain = float(self.analog_gain) if analog_gain is None else float(torch.as_tensor(analog_gain))
+        gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
+        sig = self.mosaic(e_rate)
+        sig = sig.clone() if sig.data_ptr() == e_rate.data_ptr() else sig
+        if not bool(torch.isfinite(sig.sum())):  # a NaN or infinity anywhere makes the sum non-finite
+            raise InputError("electron image contains NaN or infinite values")
+        m = self._maps(x0, y0, h, w, dtype)
+        mu = sig.mul_(m["gain"]).add_(m["dark"]).mul_(t).clamp_(min=0.0)  # mean electrons
+        e = poisson(mu, gen) if noise else mu
+        e.clamp_(max=float(self.full_well_e)).add_(m["offset"])
+        K = float(self.conversion_gain_dn_per_e) * gain
+        y = e.mul_(K).add_(float(self.black_level_dn))
+        if noise:
+            sd = math.hypot(K * float(self.read_noise_e), float(self.adc_noise_dn))
+            if sd > 0:
+                y.add_(torch.randn(y.shape, generator=gen, dtype=dtype), alpha=sd)
+            if float(self.row_noise_e) > 0:
+                y.add_(torch.randn((y.shape[0], 1, h, 1), generator=gen, dtype=dtype), alpha=K * float(self.row_noise_e))
+        white = float(c.white_level_dn)
+        if quantize:
+            y.round_()
+        y.clamp_(0.0, white)
+        if m["stuck"] is not None:
+            y.masked_fill_(m["stuck"], white if c.defects.stuck_dn is None else float(c.defects.stuck_dn))
+        meta = RawMeta(cfa=c.cfa, black_level_dn=float(self.black_level_dn), white_level_dn=white,
+                       bit_depth=c.adc_bits, exposure_s=t, analog_gain=gain, pixel_pitch_um=c.pixel_pitch_um,
+                       conversion_gain_dn_per_e=K, source="simulated")
         if window is not None:
             meta.extra["window"] = [x0, y0, int(w), int(h)]
         return Raw(y, meta)
