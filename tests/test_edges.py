@@ -63,8 +63,10 @@ def test_region_keeps_image_coordinates(chart):
     for e in part.edges:
         twin = min(full.edges, key=lambda m: math.dist(m.center_xy_px, e.center_xy_px))
         d = np.subtract(e.center_xy_px, twin.center_xy_px)
-        assert np.linalg.norm(d) < 5.0  # same edge; ROIs may differ by a pixel or two along it
-        assert abs(d @ np.array(twin.sfr.normal_xy)) < 0.3  # but the edge line is the same
+        # same edge: a region boundary can clip the ROI and move its centre along the edge,
+        # but the edge line itself (distance along the normal) must be the same
+        assert np.linalg.norm(d) < 20.0
+        assert abs(d @ np.array(twin.sfr.normal_xy)) < 0.3
         x, y = e.center_xy_px
         assert e.field == pytest.approx(math.hypot(x - 319.5, y - 239.5) / 400.0, abs=1e-9)  # whole-image field
 

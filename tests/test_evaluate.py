@@ -161,10 +161,11 @@ def test_a_failing_section_fails_the_run_and_keeps_what_was_measured(tmp_path, d
     def boom(cam, plan, seed):
         raise RuntimeError("simulated crash in the middle of the run")
 
-    monkeypatch.setitem(jobs.SECTIONS, "texture", boom)
+    # jobs run longest first (sensor, then noise); the last one crashes
+    monkeypatch.setitem(jobs.SECTIONS, "noise", boom)
     db = f"sqlite:///{tmp_path / 'r.db'}"
     with pytest.raises(RuntimeError, match="simulated crash"):
-        evaluate(design(designs_dir, "automotive_2mp"), plan("noise", "sensor", "texture"), db=db)
+        evaluate(design(designs_dir, "automotive_2mp"), plan("noise", "sensor"), db=db)
     with Store(db) as s:
         (run,) = s.runs()
         assert run.status == "failed" and "simulated crash" in (run.error or "")
