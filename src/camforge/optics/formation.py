@@ -131,18 +131,29 @@ def _fold_spectrum(Y: torch.Tensor, s: int, Mh: int, Mw: int) -> torch.Tensor:
     """rfft2 spectrum of x[::s, ::s] from the rfft2 spectrum ``Y`` of x (``Mh × Mw``, both divisible by s).
 
     Decimation in the Fourier domain: X_s[k] = (1/s) Σ_j X[k + j M/s] per axis, so the inverse
-    FFT runs at the coarse size (s² less work).
+    FFT runs at the coarse size (s² less work). Along the columns only half the spectrum is
+    stored; the upper half is X[ky, Mw − kx]* at the negated row frequency (Hermitian symmetry),
+    gathered only for the columns the coarse spectrum needs.
     """
     if s == 1:
         return Y
     lead = Y.shape[:-2]
-    Y = Y.reshape(*lead, s, Mh // s, Y.shape[-1]).sum(-3) / s  # fold rows (full axis)
-    # rebuild the full column spectrum with Hermitian symmetry: X[ky, Mw-kx] = conj(X[-ky, kx])
-    neg_rows = torch.roll(torch.flip(Y, dims=(-2,)), 1, dims=-2)
-    upper = torch.conj(neg_rows[..., 1 : Mw - Mw // 2].flip(-1))
-    full = torch.cat([Y, upper], dim=-1)  # [..., Mh/s, Mw]
-    full = full.reshape(*full.shape[:-1], s, Mw // s).sum(-2) / s
-    return full[..., : Mw // s // 2 + 1]
+    Mhc = Mh // s
+    Y = Y.reshape(*lead, s, Mhc, Y.shape[-1]).sum(-3)  # fold rows (a full FFT axis)
+    Wc = Mw // s // 2 + 1
+    k = torch.arange(Wc)
+    acc = None
+    for j in range(s):
+        kx = k + j * (Mw // s)
+        direct = kx <= Mw // 2
+        part = Y[..., kx.clamp(max=Mw // 2)]
+        if not bool(direct.all()):
+            cols = Mw - kx[~direct]
+            sub = Y[..., cols]
+            sub = torch.roll(torch.flip(sub, dims=(-2,)), 1, dims=-2).conj()  # row frequency −ky
+            part[..., ~direct] = sub
+        acc = part if acc is None else acc + part
+    return acc / (s * s)
 
 
 def _coarse_to_fine(values: torch.Tensor, n_fine_y: int, n_fine_x: int, stride: int) -> torch.Tensor:

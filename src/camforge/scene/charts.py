@@ -82,11 +82,16 @@ def _layered(regions):
         maps = torch.zeros((n_materials,) + tuple(u.shape), dtype=u.dtype, device=u.device)
         maps[0] = 1.0
         ud, vd = u.detach(), v.detach()
+        umin, umax = (float(x) for x in torch.aminmax(ud))
+        vmin, vmax = (float(x) for x in torch.aminmax(vd))
         m = 6 * sigma + 1e-9
         for k, sdf, box in regions:
             rs, cs = slice(None), slice(None)
-            if box is not None and u.ndim == 2:
+            if box is not None:
                 u0, u1, v0, v1 = box
+                if u1 < umin - m or u0 > umax + m or v1 < vmin - m or v0 > vmax + m:
+                    continue  # the layer does not reach these coordinates
+            if box is not None and u.ndim == 2:
                 inside = (ud >= u0 - m) & (ud <= u1 + m) & (vd >= v0 - m) & (vd <= v1 + m)
                 rows = inside.any(dim=1).nonzero()
                 if rows.numel() == 0:
