@@ -333,3 +333,22 @@ def test_off_axis_psf_turns_with_the_field_azimuth():
     # image axes are (row = y, col = x); turning +x into +y is a transpose for this symmetric case
     torch.testing.assert_close(ky, kx.T, atol=2e-6, rtol=1e-3)
     assert not torch.allclose(kx, kx.T, atol=1e-4)  # the PSF is not itself symmetric
+
+
+def test_a_batch_of_scenes_captures_like_each_scene_alone():
+    from camforge.scene import natural_image
+    from camforge.scene.base import Scene
+
+    rng = np.random.default_rng(0)
+    imgs = [rng.uniform(0, 1, (24, 32, 3)) for _ in range(2)]
+    scenes = [natural_image(im, lux=300, encoding="linear", spectral=False) for im in imgs]
+    batch = Scene(spectra=scenes[0].spectra, grid=scenes[0].grid,
+                  maps=torch.cat([s.maps for s in scenes]), name="batch", lux=300)
+    cam = small_camera(64, 48)
+    out = cam.capture(batch, exposure_s=0.01, noise=False)
+    assert out.data.shape == (2, 1, 48, 64)
+    for i, s in enumerate(scenes):
+        one = cam.capture(s, exposure_s=0.01, noise=False)
+        np.testing.assert_allclose(out.data[i].numpy(), one.data[0].numpy(), atol=1.0)
+    noisy = cam.capture(batch, exposure_s=0.01, seed=1)
+    assert not torch.equal(noisy.data[0], noisy.data[1])  # independent noise per frame
