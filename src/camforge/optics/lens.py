@@ -17,7 +17,7 @@ from camforge.errors import InputError
 from camforge.optics.config import LensConfig
 from camforge.optics.distortion import distort, undistort
 from camforge.optics.illumination import relative_illumination
-from camforge.optics.psf import otf_from_pupil, psf_from_pupil
+from camforge.optics.psf import otf_from_pupil
 from camforge.optics.zernike import NAMES
 
 #: Zernike terms that do not change when the pupil is rotated.
@@ -185,16 +185,8 @@ class Lens(nn.Module):
     ) -> torch.Tensor:
         """PSF kernels ``[L, size, size]`` (sum 1, centre at ``size // 2``) at image position (x, y) [mm]."""
         wl = torch.as_tensor(wavelengths_nm, dtype=self.zernike_um.dtype).reshape(-1)
-        field, rot, phi = self._field_params(x_mm, y_mm, r_corner_mm)
-        z = self.zernike_at(field)
-        shift = None
-        if bool(self.lateral_color_um.detach().abs().max() > 0) or self.lateral_color_um.requires_grad:
-            s = self.lateral_shift_um(wl, field)
-            shift = torch.stack([s * math.cos(phi), s * math.sin(phi)], dim=-1)
-        return psf_from_pupil(
-            z, wl, self.working_f_number(distance_m), pitch_um, size, rotation_rad=rot, shift_um=shift,
-            min_pupil_samples=self.config.psf.min_pupil_samples,
-        )
+        otf, _ = self.otf(wl, pitch_um, size, x_mm=x_mm, y_mm=y_mm, r_corner_mm=r_corner_mm, distance_m=distance_m)
+        return torch.fft.fftshift(torch.fft.ifft2(otf).real, dim=(-2, -1))
 
     def extra_repr(self) -> str:
         return f"f={float(self.focal_length_mm):.3g} mm, N={float(self.f_number):.3g}, T={float(self.transmission):.3g}"
