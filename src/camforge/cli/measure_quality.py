@@ -152,7 +152,7 @@ def color_cmd(
     res = measure_color(data, corners=None if c is None else np.reshape(c, (4, 2)), roi=roi, color_space=color_space,
                         reference=reference, normalize_exposure=not no_normalize)
     if plot is not None:
-        from camforge.metrics.noise import as_hwc
+        from camforge.metrics._common import as_hwc
 
         shown = as_hwc(data, channels=3, unit=True)
         if color_space == "linear_srgb":

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from camforge.errors import InputError, MeasurementError
-from camforge.metrics.noise import _Result, _check_roi_in, image_planes, parse_roi
+from camforge.metrics._common import _Result, _check_roi_in, image_planes, parse_roi
 
 _COLOURS = ("R", "G", "B")
 

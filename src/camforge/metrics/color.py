@@ -37,7 +37,7 @@ from typing import Literal
 import numpy as np
 
 from camforge.errors import InputError, MeasurementError
-from camforge.metrics.noise import _Result, as_hwc
+from camforge.metrics._common import _Result, as_hwc
 
 #: Default reference: X-Rite's post-November-2014 ColorChecker Classic values (colour-science).
 DEFAULT_REFERENCE = "ColorChecker24 - After November 2014"

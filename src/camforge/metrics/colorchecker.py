@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from camforge.errors import InputError, MeasurementError
-from camforge.metrics.noise import _check_roi_in, _input, _Result, _tup, as_hwc, image_planes
+from camforge.metrics._common import _check_roi_in, _input, _Result, _tup, as_hwc, image_planes
 
 #: Patch side / patch pitch of the ColorChecker Classic (≈ 40 mm patches on 46.5 mm centres).
 PATCH_SIDE = 0.86

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from camforge.errors import InputError, MeasurementError
-from camforge.metrics.noise import _check_roi_in, _input, _Result, _tup
+from camforge.metrics._common import _check_roi_in, _input, _Result, _tup
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from camforge.errors import InputError
-from camforge.metrics.noise import _input, _Result, as_hwc
+from camforge.metrics._common import _input, _Result, as_hwc
 
 
 def _as_batch(x, what: str) -> torch.Tensor:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from camforge.errors import InputError, MeasurementError
-from camforge.metrics.noise import _check_roi_in, _Result, _tup, image_planes
+from camforge.metrics._common import _check_roi_in, _Result, _tup, image_planes
 
 _LUMA_709 = {"R": 0.2126, "G": 0.7152, "B": 0.0722}
 _CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right")

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from camforge.errors import InputError, MeasurementError
-from camforge.metrics.noise import _check_roi_in, _Result, image_planes
+from camforge.metrics._common import _check_roi_in, _Result, image_planes
 
 CSF_A, CSF_B, CSF_C = 75.0, 0.2, 0.8
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from camforge.errors import InputError, MeasurementError
-from camforge.metrics.noise import _Result, _check_roi_in, _plane_roi, image_planes, parse_roi, patch_stats
+from camforge.metrics._common import _Result, _check_roi_in, _plane_roi, image_planes, parse_roi
+from camforge.metrics.noise import patch_stats
 
 #: Largest OECF linearity error [%] for which the response is treated as linear (saturation
 #: from the straight-line fit).
