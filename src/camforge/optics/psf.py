@@ -80,7 +80,6 @@ def otf_from_pupil(
     if float(N_f.detach()) <= 0:
         raise InputError(f"f-number must be > 0, got {float(N_f.detach())}")
     wl_um = wavelengths_nm.to(dtype) * 1e-3
-    L = wl_um.numel()
     # pupil samples across the diameter for each wavelength at the requested support
     n_pupil0 = size * pitch_um / (float(wl_um.max()) * float(N_f.detach()))
     m = max(1, math.ceil(min_pupil_samples / n_pupil0))
