@@ -93,3 +93,21 @@ def test_errors():
         load_detector("/nonexistent/model")
     with pytest.raises(InputError, match="at least 2"):
         make_detector("padim").fit([np.ones((64, 64))])
+
+
+def test_image_score_is_the_top_k_mean_of_the_map():
+    """The image score averages the ``topk_px`` largest map values (1 = the maximum): a faint
+    wide shadow outscores one isolated noise peak that is twice as high."""
+    det = make_detector("blemish")
+    rng = np.random.default_rng(0)
+    m = rng.random((40, 50))
+    brute = np.sort(m.ravel())[::-1]
+    assert det._image_score(m) == pytest.approx(brute[:256].mean(), rel=1e-12)
+    assert make_detector("blemish", topk_px=1)._image_score(m) == m.max()
+    assert make_detector("blemish", topk_px=10**6)._image_score(m) == pytest.approx(m.mean())
+    peak = np.zeros((64, 64))
+    peak[10, 10] = 2.0
+    shadow = np.zeros((64, 64))
+    shadow[20:40, 20:40] = 1.0
+    assert det._image_score(shadow) > det._image_score(peak)
+    assert make_detector("blemish", topk_px=1)._image_score(shadow) < make_detector("blemish", topk_px=1)._image_score(peak)

@@ -132,7 +132,17 @@ class Detector:
         return self.score(image)[0] > self.threshold
 
     def _image_score(self, m: np.ndarray) -> float:
-        return float(m.max())
+        """The image score: the mean of the ``topk_px`` highest analysis-map values (map pixels;
+        1 = the maximum). Averaging over the area of the smallest blemish of interest (256 map
+        px ≈ a disc 18 px across) keeps single noise peaks of good modules from outscoring a
+        faint but wide shadow; measured on the bundled benchmark it raises the image AUROC of
+        every area detector on 0.5–2 % dust (``bench/bench_qualify.py``)."""
+        k = int(self.params.get("topk_px", 1))
+        f = np.asarray(m, dtype=np.float64).ravel()
+        if k <= 1 or f.size <= 1:
+            return float(f.max())
+        k = min(k, f.size)
+        return float(np.partition(f, f.size - k)[-k:].mean())
 
     # ------------------------------------------------------------------ subclass hooks
     def _fit(self, maps: list[AnalysisMap], progress=None, **kwargs) -> None:

@@ -28,7 +28,7 @@ from camforge.qualify.flatfield import AnalysisMap, as_raw, flat_relative, noise
 class BlemishDetector(Detector):
     kind = "blemish"
     covers = ("dust", "particle", "scratch", "shading", "contamination")
-    defaults = {"bin": 1, "degree": 4, "shading": "radial", "sigma_small": 1.5, "sigma_large": 8.0}
+    defaults = {"bin": 1, "degree": 4, "shading": "radial", "sigma_small": 1.5, "sigma_large": 8.0, "topk_px": 256}
 
     def _score_map(self, am: AnalysisMap) -> np.ndarray:
         m = am.rel_binned.astype(np.float64)

@@ -4,7 +4,7 @@
 Detection", CVPR 2022): the locally aware patch features of every good module's z-map form
 a memory bank, reduced by greedy k-centre coreset selection (on a random projection); a
 patch's anomaly is the distance to its nearest bank entry, the map is smoothed with a
-Gaussian (σ = 1 map px) and the image score is its maximum.
+Gaussian (σ = 1 map px) and the image score is the mean of its ``topk_px`` highest values.
 
 ``padim`` — PaDiM-like (Defard et al., "PaDiM: a Patch Distribution Modeling Framework
 for Anomaly Detection and Localization", ICPR 2021): a Gaussian of the patch features;
@@ -88,7 +88,7 @@ class _FeatureDetector(Detector):
 @register
 class PatchCoreDetector(_FeatureDetector):
     kind = "patchcore"
-    defaults = {"bin": 1, "degree": 4, "shading": "radial", "width": 16, "pretext_steps": 300, "coreset": 3000, "seed": 0, "threads": None}
+    defaults = {"bin": 1, "degree": 4, "shading": "radial", "width": 16, "pretext_steps": 300, "coreset": 3000, "seed": 0, "threads": None, "topk_px": 256}
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -131,7 +131,7 @@ class PatchCoreDetector(_FeatureDetector):
 class PadimDetector(_FeatureDetector):
     kind = "padim"
     defaults = {"bin": 1, "degree": 4, "shading": "radial", "width": 16, "pretext_steps": 300, "seed": 0,
-                "threads": None, "ridge": 0.01, "position_norm": False}
+                "threads": None, "ridge": 0.01, "position_norm": False, "topk_px": 256}
 
     def __init__(self, **params):
         super().__init__(**params)

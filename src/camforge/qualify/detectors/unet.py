@@ -7,8 +7,8 @@ blemish physics of :mod:`camforge.qualify.simulate` / :mod:`camforge.qualify.ble
 applied to the black-subtracted raw signal (shadows multiply it, glare adds to it) before
 the usual flat-field normalisation — so it sees exactly what a real defect would produce.
 The masks are the defects' half-maximum regions. Loss: binary cross-entropy + soft Dice, on
-random crops (``crop`` map px); augmentation: flips. The image score is the maximum of the (Gaussian
-smoothed, σ = 1 map px) probability map. Threshold from good modules only.
+random crops (``crop`` map px); augmentation: flips. The image score is the mean of the ``topk_px`` highest
+values of the (Gaussian smoothed, σ = 1 map px) probability map. Threshold from good modules only.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class UNetDetector(Detector):
     covers = ("dust", "particle", "scratch", "shading", "contamination")
     defaults = {"bin": 1, "degree": 4, "shading": "radial", "width": 12, "steps": 400, "batch": 8, "crop": 48,
                 "samples_per_module": 4, "defect_fraction": 0.7, "lr": 3e-3, "seed": 0, "threads": None,
-                "pitch_um": None, "f_number": 2.0, "dust_contrast": [0.004, 0.3], "scratch_contrast": [0.008, 0.15],
+                "topk_px": 256, "pitch_um": None, "f_number": 2.0, "dust_contrast": [0.004, 0.3], "scratch_contrast": [0.008, 0.15],
                 "kinds": ["dust", "particle", "scratch", "shading", "contamination"]}
 
     def __init__(self, **params):
