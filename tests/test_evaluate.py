@@ -259,3 +259,22 @@ def test_plans_validate():
     assert load_plan("quick").name == "quick"
     with pytest.raises(ConfigError, match="noise.luxx"):
         load_plan({"noise": {"luxx": [1]}})
+
+
+def test_optional_tasks_section_scores_task_accuracy(tmp_path, designs_dir):
+    """The optional ``tasks`` section: task accuracy through the design falls from bright to
+    very dim light, equals the optimisation objective for the same scenes and seed, and is
+    plotted in the report."""
+    from camforge.tasks import task_objective
+
+    d = design(designs_dir, "phone_main_12mp", width=256)
+    p = plan(tasks={"enabled": True, "lux": [1000.0, 0.05], "n_images": 48})
+    card = evaluate(d, p, out=tmp_path / "run")
+    bright, dim = card.value("task_accuracy_1000lx"), card.value("task_accuracy_0.05lx")
+    assert 0.0 <= dim < bright <= 1.0
+    assert card.value("task_miou_0.05lx") < card.value("task_miou_1000lx")
+    lo, hi = card.metrics["task_accuracy_1000lx"]["ci95"]
+    assert lo <= bright <= hi
+    assert task_objective(d, lux=1000.0, n_images=48, seed=0) == pytest.approx(bright, abs=1e-12)
+    assert "Vision tasks" in (tmp_path / "run" / "report.html").read_text()
+    assert not plan()["tasks"]["enabled"]  # off unless asked for

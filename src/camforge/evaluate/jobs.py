@@ -381,6 +381,16 @@ def sensor(cam, plan: TestPlan, seed: int) -> dict:
     return {"rows": rows, "plots": {"emva": {"K": h["K"], "photon_transfer": _ptc(r)}}, "quicklooks": {}}
 
 
+def tasks(cam, plan: TestPlan, seed: int) -> dict:
+    """Task-based image quality: accuracy and mIoU of camforge's small recognition and
+    segmentation models on labelled scenes captured through the design (:mod:`camforge.tasks`)."""
+    from camforge.tasks import scorecard_section
+
+    p = plan.tasks
+    return scorecard_section(cam, lux_levels=p.lux, n_images=p.n_images, seed=seed, illuminant=p.illuminant,
+                             window_px=p.window_px, models=p.models)
+
+
 def _ptc(result) -> dict:
     """Photon-transfer points of the main channel (mean and temporal variance, dark subtracted)."""
     pt = result.main.photon_transfer
@@ -397,6 +407,7 @@ SECTIONS = {
     "distortion": distortion,
     "texture": texture,
     "sensor": sensor,
+    "tasks": tasks,
 }
 
 
@@ -411,7 +422,8 @@ def plan_jobs(design: dict, plan: TestPlan) -> list[dict]:
         for ill in plan.color.illuminants:
             jobs.append({"section": "color", "design": design, "plan": d, "args": {"illuminant": ill}})
     # longest first, so a pool finishes sooner
-    cost = {"color": 5, "sharpness": 4, "tone": 3, "distortion": 3, "shading": 2, "texture": 2, "sensor": 2, "noise": 1}
+    cost = {"color": 5, "sharpness": 4, "tone": 3, "distortion": 3, "shading": 2, "texture": 2, "sensor": 2, "noise": 1,
+            "tasks": 6}
     jobs.sort(key=lambda j: -cost.get(j["section"], 1))
     return jobs
 

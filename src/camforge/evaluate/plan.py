@@ -4,7 +4,7 @@ A plan is YAML validated by :class:`TestPlan` (unknown fields are errors). Each 
 one measurement family; the bundled ``default`` plan follows common lab practice (ISO 12233
 edges at the centre, half field and corner; a ColorChecker under D65, A and a white LED;
 an 18 % grey target from 1000 lx down to 1 lx; OECF steps; flat field; dot grid; dead
-leaves; a simulated EMVA 1288 run). ``quick`` is a smaller plan for optimisation loops.
+leaves; a simulated EMVA 1288 run; optionally vision-task accuracy, ``tasks``). ``quick`` is a smaller plan for optimisation loops.
 """
 
 from __future__ import annotations
@@ -101,6 +101,26 @@ class SensorPlan(_Strict):
     spatial_frames: int = Field(8, ge=2, le=100)
 
 
+class TasksPlan(_Strict):
+    """Task-based image quality (optional, off by default): recognition accuracy and
+    segmentation mIoU of camforge's own small models (:mod:`camforge.tasks`) on labelled
+    procedural scenes captured through the design at each illuminance, with bootstrap CIs."""
+
+    enabled: bool = False
+    lux: list[float] = Field([1000.0, 100.0, 10.0, 1.0], min_length=1)
+    illuminant: str = "D65"
+    n_images: int = Field(100, ge=8, le=5000, description="labelled scenes per illuminance")
+    window_px: int | None = Field(None, ge=16, le=1024, description="sensor window (default: the models' input size)")
+    models: str | None = Field(None, description="folder written by `camforge tasks train` (default: shipped weights)")
+
+    @field_validator("lux")
+    @classmethod
+    def _lux(cls, v):
+        if any(x <= 0 for x in v):
+            raise ValueError("illuminances must be > 0 lx")
+        return v
+
+
 class TestPlan(_Strict):
     """A test plan: the sections to run and their conditions."""
 
@@ -116,6 +136,7 @@ class TestPlan(_Strict):
     distortion: DistortionPlan = Field(default_factory=DistortionPlan)
     texture: TexturePlan = Field(default_factory=TexturePlan)
     sensor: SensorPlan = Field(default_factory=SensorPlan)
+    tasks: TasksPlan = Field(default_factory=TasksPlan)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TestPlan:

@@ -191,6 +191,33 @@ def _design_table(d: dict) -> Table:
     return Table(["parameter", "value", "unit"], [[a, b, c] for a, b, c in rows], caption="design under test")
 
 
+def _fig_tasks(cards, names):
+    """Task accuracy and mIoU vs illuminance with their bootstrap 95 % CIs."""
+    plt = _plt()
+    if not any(s.plots.get("tasks") for s in cards):
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    for k, (s, nm) in enumerate(zip(cards, names)):
+        pts = sorted(s.plots.get("tasks", []), key=lambda p: p["lux"])
+        if not pts:
+            continue
+        lux = np.array([p["lux"] for p in pts])
+        for ax, key, title in ((axes[0], "accuracy", "recognition accuracy"), (axes[1], "miou", "segmentation mIoU")):
+            v = np.array([p[key] for p in pts])
+            ci = [p.get(f"{key}_ci95") for p in pts]
+            ax.semilogx(lux, v, "-o", color=_COLORS[k % len(_COLORS)], label=nm)
+            if all(c is not None for c in ci):
+                ax.fill_between(lux, [c[0] for c in ci], [c[1] for c in ci], color=_COLORS[k % len(_COLORS)], alpha=0.2)
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("illuminance [lx]")
+            ax.set_ylim(0, 1)
+            ax.grid(alpha=0.3, which="both")
+    if len(cards) > 1:
+        axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def _figs(*pairs) -> list[Figure]:
     out = []
     for fig, caption in pairs:
@@ -213,6 +240,8 @@ def write_report(card: Scorecard, path: str | Path, quicklooks: dict[str, bytes]
         Section("Tone", figures=_figs((_fig_oecf(card), "OECF and SNR vs exposure (step chart)"))),
         Section("Shading", figures=_figs((_fig_shading(card), "luma shading map (raw)"))),
         Section("Sensor", figures=_figs((_fig_ptc(card), "photon transfer"))),
+        Section("Vision tasks", figures=_figs((_fig_tasks([card], [card.design.get("name", "")]),
+                                               "task accuracy vs illuminance (shaded: bootstrap 95 % CI)"))),
     ]
     if quicklooks:
         figs = [Figure("data:image/png;base64," + base64.b64encode(b).decode("ascii"), name, alt=name)
@@ -240,6 +269,7 @@ def write_comparison(cards: list[Scorecard], names: list[str], path: str | Path)
         Section("Side by side", tables=[table]),
         Section("Sharpness", figures=_figs((_fig_mtf(cards, names), "MTF curves"), (_fig_field(cards, names), "MTF50 across the field"))),
         Section("Noise", figures=_figs((_fig_snr(cards, names), "SNR of 18 % grey vs illuminance"))),
+        Section("Vision tasks", figures=_figs((_fig_tasks(cards, names), "task accuracy vs illuminance"))),
     ]
     for c, nm in zip(cards, names):
         figs = _figs((_fig_de(c), f"{nm}: ColorChecker ΔE00"))

@@ -153,11 +153,20 @@ class DemosaicConfig(_Section):
     """Demosaicing (Bayer CFAs): ``bilinear``, ``malvar`` (Malvar, He & Cutler 2004) or
     ``menon`` (DDFAPD, Menon, Andriani & Calvagno 2007; ``refine`` enables its refining step).
     ``green_balance`` first equalises the Gr and Gb sites locally (within 3 % of the level),
-    which removes the maze pattern a 1–2 % green imbalance of real sensors draws."""
+    which removes the maze pattern a 1–2 % green imbalance of real sensors draws.
 
-    method: Literal["bilinear", "malvar", "menon"] = "menon"
+    ``learned``: joint demosaic + denoise by a noise-level-aware CNN
+    (:class:`camforge.isp.learned.LearnedDemosaic`; disable ``denoise``). ``weights``: folder
+    written by ``camforge tasks train-isp`` (default: the shipped weights);
+    ``dark_noise_e`` / ``conversion_gain_dn_per_e``: the noise model when the raw's metadata
+    lacks it (σ_d [e⁻], system gain K [DN/e⁻])."""
+
+    method: Literal["bilinear", "malvar", "menon", "learned"] = "menon"
     refine: bool = True
     green_balance: bool = True
+    weights: str | None = None
+    dark_noise_e: float | None = Field(None, ge=0.0)
+    conversion_gain_dn_per_e: float | None = Field(None, gt=0.0)
 
 
 class DenoiseConfig(_Section):
@@ -298,6 +307,8 @@ class IspConfig(BaseModel):
             upd["lsc"] = self.lsc.model_copy(update={"file": str(base / self.lsc.file)})
         if self.dpc.defect_map and not Path(self.dpc.defect_map).is_absolute():
             upd["dpc"] = self.dpc.model_copy(update={"defect_map": str(base / self.dpc.defect_map)})
+        if self.demosaic.weights and not Path(self.demosaic.weights).is_absolute():
+            upd["demosaic"] = self.demosaic.model_copy(update={"weights": str(base / self.demosaic.weights)})
         return self.model_copy(update=upd) if upd else self
 
     def to_dict(self) -> dict[str, Any]:

@@ -54,6 +54,10 @@ def build_stage(name: str, cfg: IspConfig) -> Stage:
         return WhiteBalance(c.method, c.gains, c.fallback, c.percentile, c.p, c.sigma_px, c.saturation,
                             c.clip_highlights)
     if name == "demosaic":
+        if c.method == "learned":
+            from camforge.isp.learned import LearnedDemosaic
+
+            return LearnedDemosaic(c.weights, c.dark_noise_e, c.conversion_gain_dn_per_e)
         return Demosaic(c.method, c.refine, c.green_balance)
     if name == "denoise":
         return Denoise(c.method, c.strength, c.search_window, c.patch_size, c.spatial_sigma_px, c.domain)
