@@ -1,0 +1,1 @@
+"""Reference Pareto fronts of the bundled design benchmark problems (see README.md here)."""
