@@ -161,7 +161,8 @@ def test_a_failing_section_fails_the_run_and_keeps_what_was_measured(tmp_path, d
     def boom(cam, plan, seed):
         raise RuntimeError("simulated crash in the middle of the run")
 
-    # jobs run longest first (sensor, then noise); the last one crashes
+    # whichever job finishes first, the crash of one is raised only after the other's
+    # measurements are committed; in either executor
     monkeypatch.setitem(jobs.SECTIONS, "noise", boom)
     db = f"sqlite:///{tmp_path / 'r.db'}"
     with pytest.raises(RuntimeError, match="simulated crash"):

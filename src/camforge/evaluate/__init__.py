@@ -61,7 +61,8 @@ def evaluate(
         executor: a :class:`camforge.parallel.Executor` or spec (``"local"``, ``"local:2"``,
             ``"ray"``, ``"ray://host:port"``); None runs the jobs in this process.
         progress: ``progress(jobs_done, jobs_total)``.
-        raise_on_error: re-raise the first failing job (else record it in ``errors`` and go on).
+        raise_on_error: re-raise the first failing job once the other jobs have finished and their
+            measurements are stored (else record it in ``errors`` and go on).
     """
     import camforge
     from camforge.evaluate.jobs import plan_jobs, run_job
@@ -82,6 +83,7 @@ def evaluate(
     try:
         futures = {ex.submit(run_job, job): job for job in jobs}
         done = 0
+        failure: tuple[BaseException, BaseException] | None = None
         for fut in as_completed(futures):
             job = futures[fut]
             label = job["section"] + (f":{job['args']['illuminant']}" if job["args"] else "")
@@ -89,8 +91,9 @@ def evaluate(
                 res = fut.result()
             except Exception as e:  # noqa: BLE001 - one failing section must not lose the others
                 cause = _job_cause(e)
-                if raise_on_error:
-                    raise _with_section(cause, label) from e
+                if raise_on_error and failure is None:
+                    # raised once every other job has finished and its measurements are stored
+                    failure = (_with_section(cause, label), e)
                 errors[label] = f"{type(cause).__name__}: {cause}"
                 res = None
             if res is not None:
@@ -101,6 +104,8 @@ def evaluate(
             done += 1
             if progress is not None:
                 progress(done, len(jobs))
+        if failure is not None:
+            raise failure[0] from failure[1]
         card = _assemble(d, p, results, errors, run.id if run is not None else None, camforge.__version__)
         card.timings_s["total"] = time.perf_counter() - t0
         if out is not None:
