@@ -279,3 +279,23 @@ def test_optional_tasks_section_scores_task_accuracy(tmp_path, designs_dir):
     assert task_objective(d, lux=1000.0, n_images=48, seed=0) == pytest.approx(bright, abs=1e-12)
     assert "Vision tasks" in (tmp_path / "run" / "report.html").read_text()
     assert not plan()["tasks"]["enabled"]  # off unless asked for
+
+
+def test_cli_creates_the_output_folder_that_holds_the_database(tmp_path, designs_dir):
+    """`make demo` on a fresh machine: `--out new/dir --db new/dir/results.db` must work."""
+    import yaml
+
+    from camforge.store import Store
+
+    d = tmp_path / "design.yaml"
+    d.write_text(yaml.safe_dump(design(designs_dir, "automotive_2mp", width=320)))
+    p = tmp_path / "plan.yaml"
+    p.write_text(yaml.safe_dump(plan("noise")))
+    out = tmp_path / "new" / "demo-out"
+    assert main(["evaluate", str(d), "--plan", str(p), "--out", str(out), "--db", str(out / "results.db")]) == 0
+    assert (out / "scorecard.json").is_file() and (out / "report.html").is_file()
+    with Store(f"sqlite:///{out / 'results.db'}") as s:
+        assert len(s.runs()) == 1
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["evaluate", str(d), "--plan", str(p), "--out", str(blocker / "sub")]) == 2

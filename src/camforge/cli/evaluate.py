@@ -49,12 +49,12 @@ def evaluate_cmd(
     distortion, lateral CA, texture, EMVA 1288) and write a scorecard, an HTML report and a
     results-database run."""
     from camforge.cli.simulate import resolve_design
-    from camforge.evaluate import evaluate, load_design
+    from camforge.evaluate import evaluate, load_design, make_output_folder
     from camforge.parallel import progress_bar
 
     path = resolve_design(design)
     d = load_design(path)
-    out = out or Path("out") / d.name
+    out = make_output_folder(out or Path("out") / d.name)  # before the database, which may live in it
     store = None
     if not no_db:
         from camforge.store import Store
@@ -90,12 +90,13 @@ def compare_cmd(
     if len(items) < 2:
         raise InputError("compare needs at least two designs or run ids")
     from camforge.cli.simulate import resolve_design
-    from camforge.evaluate import evaluate, load_design
+    from camforge.evaluate import evaluate, load_design, make_output_folder
     from camforge.evaluate.report import write_comparison
     from camforge.evaluate.scorecard import Scorecard
     from camforge.io import atomic_write_text
     from camforge.store import Store
 
+    make_output_folder(out)  # before the database, which may live in it
     store = Store(db)
     cards, names = [], []
     try:

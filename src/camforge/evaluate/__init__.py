@@ -41,6 +41,17 @@ def load_design(design) -> Any:
     return CameraDesign.from_yaml(design)
 
 
+def make_output_folder(out: str | Path) -> Path:
+    """Create the output folder (and its parents); a clear :class:`InputError` when it cannot be."""
+    from camforge.errors import InputError
+
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create the output folder {out}: {e.strerror or e}; give another --out") from None
+    return Path(out)
+
+
 def evaluate(
     design,
     plan=None,
@@ -72,6 +83,8 @@ def evaluate(
     p = load_plan(plan)
     design_dict = d.to_dict()
     jobs = plan_jobs(design_dict, p)
+    if out is not None:  # first: the database may live in it (as in `make demo`)
+        make_output_folder(out)
     store = _open_store(db)
     ex = executor if executor is not None and not isinstance(executor, str) else get_executor(executor or "serial")
     own_executor = executor is None or isinstance(executor, str)
