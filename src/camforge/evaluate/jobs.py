@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from camforge.evaluate.plan import TestPlan
+from camforge.evaluate.scorecard import metric_row as _row
 
 _CAMERAS: dict[str, Any] = {}
 
@@ -31,16 +32,6 @@ def _camera(design: dict):
             _CAMERAS.clear()
         _CAMERAS[key] = Camera(d)
     return _CAMERAS[key]
-
-
-def _row(metric, value, unit, condition, ci95=None, **extra) -> dict:
-    v = None if value is None or (isinstance(value, float) and not math.isfinite(value)) else float(value)
-    r = {"metric": metric, "value": v, "unit": unit, "condition": condition}
-    if ci95 is not None and all(c is not None and math.isfinite(c) for c in ci95):
-        r["ci95"] = [float(ci95[0]), float(ci95[1])]
-    if extra:
-        r["extra"] = extra
-    return r
 
 
 def _png(rgb: np.ndarray, max_width: int = 480) -> bytes:

@@ -20,6 +20,18 @@ HEADLINE = {
 }
 
 
+
+def metric_row(metric: str, value, unit: str, condition: dict, ci95=None, **extra) -> dict[str, Any]:
+    """One scorecard measurement row: ``{"metric", "value", "unit", "condition"[, "ci95", "extra"]}``;
+    non-finite values become ``None`` (JSON null), a CI with a non-finite bound is left out."""
+    v = None if value is None or (isinstance(value, float) and not math.isfinite(value)) else float(value)
+    r = {"metric": metric, "value": v, "unit": unit, "condition": condition}
+    if ci95 is not None and all(c is not None and math.isfinite(c) for c in ci95):
+        r["ci95"] = [float(ci95[0]), float(ci95[1])]
+    if extra:
+        r["extra"] = extra
+    return r
+
 @dataclass
 class Scorecard:
     """Result of :func:`camforge.evaluate.evaluate`.

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from camforge.errors import InputError, MeasurementError
+from camforge.evaluate.scorecard import metric_row
 from camforge.tasks.models import TaskModels, load_task_models
 from camforge.tasks.scenes import SEG_CLASSES, LabelledScenes, labelled_scenes
 
@@ -336,12 +337,20 @@ def image_quality(cam, lux: float, *, illuminant: str = "D65", window_px: int = 
     return {"snr_db": snr_db, "mtf50_cy_per_px": None if mtf50 is None else float(mtf50)}
 
 
-def _row(metric, value, unit, condition, ci95=None) -> dict[str, Any]:
-    v = None if value is None or (isinstance(value, float) and not math.isfinite(value)) else float(value)
-    r = {"metric": metric, "value": v, "unit": unit, "condition": condition}
-    if ci95 is not None and all(c is not None and math.isfinite(c) for c in ci95):
-        r["ci95"] = [float(ci95[0]), float(ci95[1])]
-    return r
+def condition_rows(cam, models: TaskModels, lux: float, r: dict[str, Any], *, window_px: int, illuminant: str,
+                   with_iq: bool = False) -> list[dict[str, Any]]:
+    """Scorecard rows of one measured condition (:func:`measure_condition`'s result ``r``)."""
+    sc: TaskScores = r["scores"]
+    cond = {"task": "classification", "classes": len(models.config.get("classes", [])), "lux": lux,
+            "illuminant": illuminant, "n_images": sc.n_images, "window_px": window_px, "design": cam.name,
+            "exposure_s": r["exposure_s"], "analog_gain": r["analog_gain"]}
+    rows = [metric_row(f"task_accuracy_{lux:g}lx", sc.accuracy, "fraction", cond, sc.accuracy_ci95),
+            metric_row(f"task_miou_{lux:g}lx", sc.miou, "fraction", {**cond, "task": "segmentation"}, sc.miou_ci95)]
+    if with_iq:
+        rows.append(metric_row(f"task_snr_db_{lux:g}lx", r["snr_db"], "dB", {**cond, "task": "snr 18% grey"}))
+        rows.append(metric_row(f"task_mtf50_{lux:g}lx", r["mtf50_cy_per_px"], "cy/model px",
+                               {**cond, "task": "slanted edge"}))
+    return rows
 
 
 def task_accuracy(
@@ -392,16 +401,7 @@ def task_accuracy(
         r = measure_condition(cam, lux, models=models, scenes=scenes, seed=seed, illuminant=illuminant,
                               window_px=wpx, exposure_s=exposure_s, analog_gain=analog_gain, n_boot=n_boot,
                               with_iq=with_iq)
-        sc: TaskScores = r["scores"]
-        cond = {"task": "classification", "classes": len(models.config.get("classes", [])), "lux": lux,
-                "illuminant": illuminant, "n_images": sc.n_images, "window_px": wpx, "design": cam.name,
-                "exposure_s": r["exposure_s"], "analog_gain": r["analog_gain"]}
-        rows.append(_row(f"task_accuracy_{lux:g}lx", sc.accuracy, "fraction", cond, sc.accuracy_ci95))
-        rows.append(_row(f"task_miou_{lux:g}lx", sc.miou, "fraction", {**cond, "task": "segmentation"}, sc.miou_ci95))
-        if with_iq:
-            rows.append(_row(f"task_snr_db_{lux:g}lx", r["snr_db"], "dB", {**cond, "task": "snr 18% grey"}))
-            rows.append(_row(f"task_mtf50_{lux:g}lx", r["mtf50_cy_per_px"], "cy/model px",
-                             {**cond, "task": "slanted edge"}))
+        rows += condition_rows(cam, models, lux, r, window_px=wpx, illuminant=illuminant, with_iq=with_iq)
         if progress is not None:
             progress(i + 1, len(levels))
     return rows

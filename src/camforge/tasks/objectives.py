@@ -18,7 +18,7 @@ import numpy as np
 
 from camforge.errors import InputError
 from camforge.tasks.evaluate import (
-    _render_px, _resolve_camera, _row, evaluation_scenes, measure_condition, resolve_models,
+    _render_px, _resolve_camera, condition_rows, evaluation_scenes, measure_condition, resolve_models,
 )
 
 METRICS = ("accuracy", "miou")
@@ -89,15 +89,8 @@ def scorecard_section(cam, *, lux_levels: Sequence[float] = (1000.0, 100.0, 10.0
     for lux in levels:
         r = measure_condition(cam, lux, models=m, scenes=scenes, seed=seed, illuminant=illuminant, window_px=w,
                               with_iq=with_iq, keep_images=lux in (max(levels), min(levels)))
-        sc = r["scores"]
-        cond = {"task": "classification", "lux": lux, "illuminant": illuminant, "n_images": sc.n_images,
-                "window_px": w, "exposure_s": r["exposure_s"], "analog_gain": r["analog_gain"]}
-        rows.append(_row(f"task_accuracy_{lux:g}lx", sc.accuracy, "fraction", cond, sc.accuracy_ci95))
-        rows.append(_row(f"task_miou_{lux:g}lx", sc.miou, "fraction", {**cond, "task": "segmentation"}, sc.miou_ci95))
-        if with_iq:
-            rows.append(_row(f"task_snr_db_{lux:g}lx", r["snr_db"], "dB", {**cond, "task": "snr 18% grey"}))
-            rows.append(_row(f"task_mtf50_{lux:g}lx", r["mtf50_cy_per_px"], "cy/model px", {**cond, "task": "edge"}))
-        curve.append({"lux": lux, **sc.to_dict()})
+        rows += condition_rows(cam, m, lux, r, window_px=w, illuminant=illuminant, with_iq=with_iq)
+        curve.append({"lux": lux, **r["scores"].to_dict()})
         if "images" in r:
             looks[f"tasks_{lux:g}lx"] = _png_grid(r["images"])
     return {"rows": rows, "plots": {"tasks": curve}, "quicklooks": looks}
