@@ -16,22 +16,11 @@ from pathlib import Path
 import typer
 
 from camforge.cli import app
+from camforge.cli._parse import numbers
 from camforge.errors import InputError
 
 _CAMERA_RAW = {".dng", ".nef", ".nrw", ".cr2", ".cr3", ".crw", ".arw", ".srf", ".sr2", ".orf", ".rw2", ".raf",
                ".pef", ".srw", ".3fr", ".iiq", ".erf", ".kdc", ".mos", ".mrw", ".x3f", ".dcr", ".rwl"}
-
-
-def _levels(text: str | None, what: str) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        vals = [float(v) for v in text.replace(";", ",").split(",") if v.strip()]
-    except ValueError:
-        raise InputError(f"--{what} takes one number or one per CFA site separated by commas (e.g. 64 or 64,64,64,64), got {text!r}") from None
-    if not vals or any(v < 0 for v in vals):
-        raise InputError(f"--{what} must be non-negative DN, got {text!r}")
-    return vals
 
 
 def load_raw(path: Path, width=None, height=None, bits=None, cfa=None, black=None, white=None, byte_order="little"):
@@ -40,8 +29,8 @@ def load_raw(path: Path, width=None, height=None, bits=None, cfa=None, black=Non
 
     from camforge import io
 
-    black_v = _levels(black, "black")
-    white_v = _levels(white, "white")
+    black_v = numbers(black, "--black", nonnegative=True, example="64 or 64,64,64,64")
+    white_v = numbers(white, "--white", nonnegative=True, example="1023")
     if white_v is not None and len(white_v) != 1:
         raise InputError("--white takes a single value [DN]")
     headerless_opts = any(v is not None for v in (width, height, bits, cfa))

@@ -17,41 +17,13 @@ import numpy as np
 import typer
 
 from camforge.cli.measure import measure_app
-from camforge.errors import InputError, MeasurementError
+from camforge.cli._parse import load_measurement, numbers
+from camforge.errors import MeasurementError
 
 _RAW = "Headerless raw: "
 
 
 # ---------------------------------------------------------------------------- shared options
-
-
-def _levels(text: str | None, what: str):
-    if text is None:
-        return None
-    try:
-        vals = [float(p) for p in text.replace(" ", "").split(",") if p]
-    except ValueError:
-        vals = []
-    if not vals or not all(math.isfinite(v) for v in vals):
-        raise InputError(f"{what} must be a number or comma-separated numbers, got {text!r}")
-    return vals[0] if len(vals) == 1 else vals
-
-
-def _numbers(text: str | None, what: str, n: int | None = None) -> list[float] | None:
-    if text is None:
-        return None
-    v = _levels(text, what)
-    v = [v] if isinstance(v, float) else list(v)
-    if n is not None and len(v) != n:
-        raise InputError(f"{what} needs {n} comma-separated numbers, got {len(v)}")
-    return v
-
-
-def _load(image: Path, width, height, bits, cfa, black, white):
-    from camforge.metrics._image import load_measurement_image
-
-    return load_measurement_image(image, width=width, height=height, bit_depth=bits, cfa=cfa,
-                                  black_level=_levels(black, "--black"), white_level=_levels(white, "--white"))
 
 
 def _as_raw(inp):
@@ -139,7 +111,7 @@ def color_cmd(
     """Colour accuracy on a ColorChecker Classic: ΔE*ab, ΔE00, ΔC, white balance, saturation."""
     from camforge.metrics.color import measure_color
 
-    inp = _load(image, width, height, bits, cfa, black, white)
+    inp = load_measurement(image, width, height, bits, cfa, black, white)
     data = inp
     if inp.is_mosaic:
         try:
@@ -148,7 +120,7 @@ def color_cmd(
             raise MeasurementError("a raw mosaic must be rendered to sRGB first (camforge.isp is not available)") from None
         data = render_srgb(_as_raw(inp))
         color_space = "srgb"
-    c = _numbers(corners, "--corners", 8)
+    c = numbers(corners, "--corners", count=8)
     res = measure_color(data, corners=None if c is None else np.reshape(c, (4, 2)), roi=roi, color_space=color_space,
                         reference=reference, normalize_exposure=not no_normalize)
     if plot is not None:
@@ -203,7 +175,7 @@ def noise_cmd(
     """Mean, σ and SNR of uniform patches per channel (raw: per CFA site, black level subtracted)."""
     from camforge.metrics.noise import measure_noise
 
-    inp = _load(image, width, height, bits, cfa, black, white)
+    inp = load_measurement(image, width, height, bits, cfa, black, white)
     rois = "auto" if auto else (list(roi) if roi else None)
     res = measure_noise(inp, rois, detrend_order=None if detrend < 0 else detrend)
     if plot is not None:
@@ -247,8 +219,8 @@ def tone_cmd(
     from camforge.metrics.colorchecker import find_uniform_patches
     from camforge.metrics.tone import measure_tone
 
-    inp = _load(image, width, height, bits, cfa, black, white)
-    d = _numbers(densities, "--densities")
+    inp = load_measurement(image, width, height, bits, cfa, black, white)
+    d = numbers(densities, "--densities")
     if d is not None and len(d) == 2:
         n = len(find_uniform_patches(inp, roi=roi))
         d = list(np.linspace(d[0], d[1], n)) if n >= 3 else d
@@ -305,8 +277,8 @@ def shading_cmd(
     """Luma and colour shading of a flat field (corner/centre %, R/G and B/G deviation)."""
     from camforge.metrics.shading import measure_shading
 
-    inp = _load(image, width, height, bits, cfa, black, white)
-    g = _numbers(grid, "--grid", 2)
+    inp = load_measurement(image, width, height, bits, cfa, black, white)
+    g = numbers(grid, "--grid", count=2)
     res = measure_shading(inp, grid=None if g is None else (int(g[0]), int(g[1])), roi_fraction=roi_fraction, roi=roi,
                           color_space=color_space)
     if plot is not None:
@@ -348,7 +320,7 @@ def distortion_cmd(
     """Radial distortion (k1, k2) and SMIA TV distortion from a dot grid."""
     from camforge.metrics.distortion import measure_distortion
 
-    inp = _load(image, width, height, bits, cfa, black, white)
+    inp = load_measurement(image, width, height, bits, cfa, black, white)
     res = measure_distortion(inp, focal_length_px=focal_length_px, n_terms=terms, polarity=polarity, roi=roi)
     if plot is not None:
         def draw(fig):
@@ -392,12 +364,12 @@ def texture_cmd(
     from camforge.metrics._image import as_array, luminance
     from camforge.metrics.texture import measure_texture
 
-    inp = _load(image, width, height, bits, cfa, black, white)
+    inp = load_measurement(image, width, height, bits, cfa, black, white)
     ref = None
     if reference is not None:
-        r_inp = _load(reference, None, None, None, None, None, None)
+        r_inp = load_measurement(reference, None, None, None, None, None, None)
         ref = luminance(as_array(r_inp)) if r_inp.data.ndim == 3 else r_inp.data
-    fl = _load(flat, width, height, bits, cfa, black, white) if flat is not None else None
+    fl = load_measurement(flat, width, height, bits, cfa, black, white) if flat is not None else None
     res = measure_texture(inp, roi=roi, reference=ref, reference_px_per_px=reference_scale, flat=fl, flat_roi=flat_roi,
                           color_space=color_space)
     if plot is not None:
@@ -437,7 +409,7 @@ def lateral_ca_cmd(
     """Lateral chromatic aberration (R − G, B − G edge displacement) in px and % of the half diagonal."""
     from camforge.metrics.chroma import measure_lateral_ca
 
-    inp = _load(image, width, height, bits, cfa, black, white)
+    inp = load_measurement(image, width, height, bits, cfa, black, white)
     res = measure_lateral_ca(inp, list(roi) if roi else None)
     if plot is not None:
         def draw(fig):

@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 
 from camforge.cli.measure import measure_app
+from camforge.cli._parse import load_measurement
 from camforge.errors import InputError
 
 _RAW_HELP = "Headerless raw: "
@@ -33,28 +34,8 @@ def _parse_roi(text: str | None) -> tuple[int, int, int, int] | None:
     return tuple(vals)  # type: ignore[return-value]
 
 
-def _parse_levels(text: str | None, what: str):
-    if text is None:
-        return None
-    try:
-        vals = [float(p) for p in text.replace(" ", "").split(",") if p]
-    except ValueError:
-        vals = []
-    if not vals or not all(math.isfinite(v) for v in vals):
-        raise InputError(f"{what} must be a number or a comma-separated list of numbers, got {text!r}")
-    return vals[0] if len(vals) == 1 else vals
-
-
 def _channel(text: str) -> str | int:
     return int(text) if text.strip().isdigit() else text
-
-
-def _load(image: Path, width, height, bits, cfa, black, white, byte_order):
-    from camforge.metrics._image import load_measurement_image
-
-    return load_measurement_image(image, width=width, height=height, bit_depth=bits, cfa=cfa,
-                                  black_level=_parse_levels(black, "--black"),
-                                  white_level=_parse_levels(white, "--white"), byte_order=byte_order)
 
 
 def _fmt(v: float | None, nd: int = 4) -> str:
@@ -116,7 +97,7 @@ def sfr_cmd(
     """Slanted-edge SFR of one edge (ISO 12233:2023 e-SFR)."""
     from camforge.metrics.sfr import sfr
 
-    inp = _load(image, width, height, bits, cfa, black, white, byte_order)
+    inp = load_measurement(image, width, height, bits, cfa, black, white, byte_order)
     r = sfr(inp, _parse_roi(roi), channel=_channel(channel), npol=npol, window=window, bootstrap=bootstrap)
     if plot is not None:
         curves = [(k, v) for k, v in r.per_channel.items()] if r.per_channel else [(r.channel, r)]
@@ -157,7 +138,7 @@ def edges_cmd(
     """Find every slanted edge on a chart and measure its SFR (MTF Mapper style)."""
     from camforge.metrics.edges import measure_edges
 
-    inp = _load(image, width, height, bits, cfa, black, white, byte_order)
+    inp = load_measurement(image, width, height, bits, cfa, black, white, byte_order)
     res = measure_edges(inp, channel=_channel(channel), npol=npol, min_length_px=min_length, region=_parse_roi(roi))
     rows = [e.to_dict(curves=False) for e in res.edges]
     if plot is not None:

@@ -8,23 +8,9 @@ from pathlib import Path
 import typer
 
 from camforge.cli import app
+from camforge.cli._parse import key_values
 
 _METHODS = "random, sobol, nsga2, bo, bo-optuna, rl, generative, gradient"
-
-
-def _options(items: list[str] | None) -> dict:
-    """``key=value`` pairs (values parsed as YAML scalars: numbers, booleans, strings)."""
-    import yaml
-
-    from camforge.errors import ConfigError
-
-    out = {}
-    for it in items or []:
-        key, sep, value = it.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--option needs key=value, got {it!r}")
-        out[key.strip().replace("-", "_")] = yaml.safe_load(value)
-    return out
 
 
 @app.command("optimize")
@@ -53,7 +39,7 @@ def optimize_cmd(
     sp = load_space(space)
     m = method.lower()
     out = out or Path("out") / f"{sp.name}-{m}"
-    opts = _options(option)
+    opts = {k.replace("-", "_"): v for k, v in key_values(option, "--option").items()}
     if m == "gradient":
         from camforge.design.gradient import run_gradient_study
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import typer
 
 from camforge.cli import app
+from camforge.cli._parse import key_values
 from camforge.errors import ConfigError, InputError
 
 qualify_app = typer.Typer(help="Production qualification: simulate lots, train detectors, run lots against a spec.",
@@ -33,19 +34,6 @@ def _size(text: str | None):
     except ValueError:
         raise ConfigError(f"--size must look like 256x192, got {text!r}") from None
     return (w, h)
-
-
-def _params(items: list[str] | None) -> dict:
-    out = {}
-    for it in items or []:
-        if "=" not in it:
-            raise ConfigError(f"--set needs key=value, got {it!r}")
-        k, v = it.split("=", 1)
-        try:
-            out[k.strip()] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k.strip()] = v
-    return out
 
 
 @qualify_app.command("simulate")
@@ -130,7 +118,7 @@ def train_cmd(
         print(f"warning: skipped {s}", file=sys.stderr)
     if len(flats) < 4:
         raise InputError(f"{lot}: only {len(flats)} readable good modules; training needs at least 4")
-    kw = _params(params)
+    kw = key_values(params, "--set")
     if detector == "unet" and "f_number" not in kw and lt.info.f_number:
         kw["f_number"] = lt.info.f_number  # blemish shadows injected for training follow the lot's f-number
     det = make_detector(detector, **kw)

@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from camforge.cli import app
+from camforge.cli._parse import numbers
 from camforge.errors import InputError
 
 tasks_app = typer.Typer(
@@ -21,16 +22,6 @@ tasks_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(tasks_app, name="tasks")
-
-
-def _floats(text: str, what: str) -> list[float]:
-    try:
-        vals = [float(v) for v in text.replace(";", ",").split(",") if v.strip()]
-    except ValueError:
-        raise InputError(f"--{what} takes numbers separated by commas (e.g. 1000,100,10), got {text!r}") from None
-    if not vals:
-        raise InputError(f"--{what} needs at least one value")
-    return vals
 
 
 def _write_json(path: Path | None, obj) -> None:
@@ -116,7 +107,7 @@ def evaluate_command(
     from camforge.parallel import progress_bar
     from camforge.tasks.evaluate import task_accuracy
 
-    levels = _floats(lux, "lux")
+    levels = numbers(lux, "--lux")
     with progress_bar("task accuracy") as prog:
         rows = task_accuracy(design, levels, n_images=n_images, seed=seed, illuminant=illuminant,
                              models=None if models is None else str(models), window_px=window_px, with_iq=iq,
@@ -142,9 +133,9 @@ def study_command(
     from camforge.parallel import progress_bar
     from camforge.tasks.study import pixel_size_cameras, task_iq_study
 
-    cams = pixel_size_cameras(_floats(pitches, "pitches"))
+    cams = pixel_size_cameras(numbers(pitches, "--pitches", example="3.0,1.5"))
     with progress_bar("task study") as prog:
-        st = task_iq_study(cams, _floats(lux, "lux"), n_images=n_images, seed=seed, progress=prog)
+        st = task_iq_study(cams, numbers(lux, "--lux"), n_images=n_images, seed=seed, progress=prog)
     if json_out is not None:
         _write_json(json_out, st.to_dict())
     print(f"{'design':<14} {'lux':>7} {'accuracy':>18} {'mIoU':>18} {'SNR dB':>7} {'MTF50':>6}")
