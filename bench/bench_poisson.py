@@ -6,7 +6,8 @@ Cases
           synthetic scene ("bright"), and the same with 15 % dark pixels at λ ≈ 0.1–0.3 ("mixed")
 
 Samplers, all in this process, interleaved, best of ``--repeat``:
-  camforge-auto        poisson(rate, g)                      ("streams" on the CPU)
+  camforge-auto        poisson(rate, g)                      ("quantile" on the CPU)
+  camforge-streams     poisson(rate, g, method="streams")    (torch.poisson on parallel streams)
   camforge-vectorized  poisson(rate, g, method="vectorized")
   torch.poisson        torch.poisson(rate, generator=g)       (single-threaded in torch)
   numpy                numpy.random.Generator(PCG64).poisson  (float64 rates)
@@ -61,6 +62,9 @@ def samplers():
     def auto(r, g):
         return poisson(r, g)
 
+    def streams(r, g):
+        return poisson(r, g, method="streams")
+
     def vectorized(r, g):
         return poisson(r, g, method="vectorized")
 
@@ -70,7 +74,8 @@ def samplers():
     def numpy_poisson(r, g):
         return np.random.default_rng(0).poisson(r)
 
-    return {"camforge-auto": (auto, "torch"), "camforge-vectorized": (vectorized, "torch"),
+    return {"camforge-auto": (auto, "torch"), "camforge-streams": (streams, "torch"),
+            "camforge-vectorized": (vectorized, "torch"),
             "torch.poisson": (torch_poisson, "torch"), "numpy": (numpy_poisson, "numpy")}
 
 

@@ -14,6 +14,7 @@ import pytest
 from camforge.camera import Camera
 from camforge.errors import InputError, MeasurementError
 from camforge.metrics.edges import find_edges, measure_edges
+from camforge.metrics.sfr import sfr
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +67,14 @@ def test_region_keeps_image_coordinates(chart):
         # same edge: a region boundary can clip the ROI and move it along the edge, but the
         # fitted edge points of both measurements lie on one line (offset along the normal)
         assert np.linalg.norm(d) < 20.0
+        # exact check of the coordinates: the same ROI measured on the whole image (whole-image
+        # coordinates) gives the same fitted edge, to rounding
+        ref = sfr(raw, e.edge.roi)
+        np.testing.assert_allclose(e.sfr.center_xy_px, ref.center_xy_px, atol=1e-9)
+        np.testing.assert_allclose(e.sfr.normal_xy, ref.normal_xy, atol=1e-12)
         de = np.subtract(e.sfr.center_xy_px, twin.sfr.center_xy_px)
-        # a coordinate bug would shift by whole pixels; the clipped ROI's short (~20-line)
-        # 5th-order edge fit, compared 10 rows from the full ROI's centre, differs by < 0.5 px
-        assert abs(de @ np.array(twin.sfr.normal_xy)) < 0.5
+        # and it is the full image's edge: a coordinate bug would shift it by whole pixels
+        assert abs(de @ np.array(twin.sfr.normal_xy)) < 1.0
         x, y = e.center_xy_px
         assert e.field == pytest.approx(math.hypot(x - 319.5, y - 239.5) / 400.0, abs=1e-9)  # whole-image field
 

@@ -299,12 +299,105 @@ def test_deterministic_for_a_seed_whatever_the_threads(method):
     assert (y1 != y4).double().mean() > 0.5
 
 
-def test_auto_uses_streams_on_cpu():
+def test_auto_uses_quantile_on_cpu():
     assert P._Streams.supported(), "MT19937 state layout self-test failed: 'auto' would be slower"
-    rate = torch.full((1000,), 30.0)
+    rate = torch.full((1000,), 300.0)
     a = poisson(rate, torch.Generator().manual_seed(8))
-    b = poisson(rate, torch.Generator().manual_seed(8), method="streams")
+    b = poisson(rate, torch.Generator().manual_seed(8), method="quantile")
     assert torch.equal(a, b)
+
+
+def _continuous_quantile(lam: float, w: float) -> float:
+    """x with Q(x, λ) = Φ(w) (Q the regularized upper incomplete gamma), by scipy root finding
+    on the tail that is small (so the tail probability keeps its relative precision)."""
+    from scipy import optimize, special
+
+    if w <= 0:
+        u = special.ndtr(w)
+        f = lambda x: special.gammaincc(x, lam) - u  # noqa: E731
+    else:
+        u = special.ndtr(-w)
+        f = lambda x: special.gammainc(x, lam) - u  # noqa: E731
+    a = lam + math.sqrt(lam) * w
+    return optimize.brentq(f, max(a - 3 * math.sqrt(lam) - 20, 1e-6), a + 3 * math.sqrt(lam) + 20,
+                           xtol=1e-14, rtol=1e-15)
+
+
+def test_quantile_expansion_stays_within_half_its_error_bound():
+    """The sampler trusts ⌊x̃⌋ only where x̃ is farther than δ = 2·model from an integer; the
+    expansion's error against the exact continuous quantile must stay below the model itself
+    (a factor of 2 in hand) over the rates it serves and every reachable w (|w| ≤ 8.3)."""
+    ws = np.round(np.arange(-8.3, 8.31, 0.1), 2)
+    worst = 0.0
+    for lam in np.geomspace(P.QUANTILE_MIN_RATE, 1e5, 12):
+        x = P._expansion(torch.full((ws.size,), lam, dtype=torch.float64), torch.tensor(ws)).numpy()
+        model = (P._ERR_A + P._ERR_B * ws ** 6) / lam ** 1.5
+        ref = np.array([_continuous_quantile(lam, w) for w in ws])
+        worst = max(worst, float(np.max(np.abs(x - ref) / model)))
+    assert worst < 1.0, f"expansion error reaches {worst:.2f}× its model; the sampler's margin is gone"
+    assert worst > 0.3, "the model should be tight enough to keep the exact-cdf fallback rare"
+
+
+def test_float32_erfinv_error_is_within_the_samplers_bound():
+    """The compiled pass takes w from torch's float32 erfinv and widens δ by its relative error
+    bound; the error (against scipy's float64 erfinv of the same float32 input) must stay below
+    half that bound, over the whole range and near ±1."""
+    from scipy import special
+
+    g = torch.Generator().manual_seed(11)
+    parts = [torch.rand(4_000_000, generator=g) * 2 - 1,
+             1 - torch.rand(1_000_000, generator=g) * 1e-3, -(1 - torch.rand(1_000_000, generator=g) * 1e-6)]
+    x = torch.cat(parts)
+    x = x[x.abs() < 1]
+    ours = torch.erfinv(x).double().numpy()
+    ref = special.erfinv(x.double().numpy())
+    nz = ref != 0
+    rel = np.abs(ours[nz] - ref[nz]) / np.abs(ref[nz])
+    assert rel.max() < P._ERFINV32_REL / 2, f"float32 erfinv errs by {rel.max():.2e} relative"
+
+
+def _check_inverse(k, lam, u, uc, upper):
+    """F(k − 1) < u ≤ F(k) with scipy's cdf, on the small tail."""
+    from scipy import special
+
+    F = np.where(upper, special.pdtrc(k, lam), special.pdtr(k, lam))
+    Fm = np.where(upper, special.pdtrc(np.maximum(k - 1, 0), lam), special.pdtr(np.maximum(k - 1, 0), lam))
+    le = np.where(upper, uc >= F, u <= F)
+    gt = np.where(k == 0, True, np.where(upper, uc < Fm, u > Fm))
+    return le & gt
+
+
+def test_quantile_gives_the_exact_inverse_cdf():
+    """Every k, trusted from the expansion or decided by the cdf, is the smallest k with
+    u ≤ F(k), for rates across the method's range and u down to the grid's extremes."""
+    g = torch.Generator().manual_seed(3)
+    n = 400_000
+    lam = torch.exp(torch.empty(n, dtype=torch.float64).uniform_(math.log(P.QUANTILE_MIN_RATE),
+                                                                   math.log(P.QUANTILE_MAX_RATE), generator=g))
+    v = torch.rand(n, dtype=torch.float64, generator=g).mul_(-2.0).add_(1.0 - 2.0 ** -53)
+    v[:2000] = torch.tensor([1 - 2.0 ** -53, -(1 - 2.0 ** -53)], dtype=torch.float64).repeat(1000)  # u = 2^-54, 1 − 2^-54
+    v[2000:4000] = torch.linspace(-0.999999999, 0.999999999, 2000, dtype=torch.float64)
+    lam[:4000] = torch.tensor([30.0, 31.7, 100.0, 1e3, 1e6], dtype=torch.float64).repeat(800)
+    k, decided = P._inverse_cdf(lam.numpy(), v.numpy())
+    vn = v.numpy()
+    ok = _check_inverse(k, lam.numpy(), (1 - vn) / 2, (1 + vn) / 2, vn < 0)
+    assert ok.all(), f"{(~ok).sum()} of {n} samples are not the inverse cdf at their u"
+    frac = decided.mean()
+    assert 1e-4 < frac < 0.02, f"the exact cdf decided {frac:.2%} of the samples"
+    # the compiled pass computes the same expansion as the torch reference
+    w = torch.erfinv(v).mul_(-math.sqrt(2.0))
+    x_ref = P._expansion(lam, w)
+    trusted = torch.from_numpy(~decided)
+    assert torch.equal(torch.from_numpy(k)[trusted], torch.floor(x_ref)[trusted])
+    # an independent check of cdf-decided samples, by mpmath at 50 digits
+    import mpmath
+
+    i = np.nonzero(decided)[0][:40].tolist()
+    with mpmath.workdps(50):
+        for j in i:
+            lam_j, u_j, k_j = mpmath.mpf(lam[j].item()), (1 - mpmath.mpf(vn[j])) / 2, int(k[j])
+            F = lambda m: mpmath.gammainc(m + 1, lam_j, mpmath.inf, regularized=True)  # noqa: E731
+            assert u_j <= F(k_j) and (k_j == 0 or u_j > F(k_j - 1)), (float(lam_j), float(u_j), k_j)
 
 
 def test_streams_are_independent():

@@ -215,10 +215,42 @@ def _edge_roi(p0, p1, width: int, height: int, margin_px: float) -> tuple[int, i
 
 
 def _same_edge(a: EdgeROI, b: EdgeROI) -> bool:
-    """Two candidates describe the same physical edge (found at two threshold levels)."""
-    d = math.hypot(a.center_xy_px[0] - b.center_xy_px[0], a.center_xy_px[1] - b.center_xy_px[1])
-    return a.direction == b.direction and d < 0.25 * max(a.length_px, b.length_px) and \
-        abs(a.normal_xy[0] * b.normal_xy[0] + a.normal_xy[1] * b.normal_xy[1]) > math.cos(math.radians(5))
+    """Two candidates describe the same physical edge, found at two threshold levels: the same
+    direction, normals within 5°, and centres within a quarter of the side length — or
+    same-facing normals within 10° (noise bends a short side), centres within a quarter of the
+    length across the edge and overlapping along it (a small, dark shape shrinks at a lower
+    level, moving its sides' centres along them).
+    Collinear sides of two different squares lie farther apart along the line than half their
+    summed lengths; facing sides of neighbours have opposite normals."""
+    if a.direction != b.direction:
+        return False
+    dot = a.normal_xy[0] * b.normal_xy[0] + a.normal_xy[1] * b.normal_xy[1]
+    dx, dy = b.center_xy_px[0] - a.center_xy_px[0], b.center_xy_px[1] - a.center_xy_px[1]
+    size = max(a.length_px, b.length_px)
+    if abs(dot) > math.cos(math.radians(5)) and math.hypot(dx, dy) < 0.25 * size:
+        return True
+    across = abs(dx * a.normal_xy[0] + dy * a.normal_xy[1])
+    along = abs(-dx * a.normal_xy[1] + dy * a.normal_xy[0])
+    return dot > math.cos(math.radians(10)) and across < 0.25 * size and along < 0.5 * (a.length_px + b.length_px)
+
+
+def _merge_straight(poly: np.ndarray, max_turn_deg: float = 12.0) -> np.ndarray:
+    """Drop polygon vertices where the outline turns by less than ``max_turn_deg``: noise on a
+    small, dark shape's contour splits one straight side into two nearly collinear ones (each
+    shorter and tilted), which would give a bent or duplicate edge. ``poly`` is closed."""
+    pts = [p for p in poly[:-1]]
+    changed = True
+    while changed and len(pts) > 3:
+        changed = False
+        for i in range(len(pts)):
+            a, b, c = pts[i - 1], pts[i], pts[(i + 1) % len(pts)]
+            u, v = b - a, c - b
+            nu, nv = float(np.hypot(*u)), float(np.hypot(*v))
+            if nu == 0 or nv == 0 or float(np.dot(u, v)) / (nu * nv) > math.cos(math.radians(max_turn_deg)):
+                del pts[i]
+                changed = True
+                break
+    return np.array(pts + [pts[0]])
 
 
 def _shape_edges(mask, y0: int, x0: int, scale: int, tile: int, W: int, H: int, min_length_px: float,
@@ -232,7 +264,7 @@ def _shape_edges(mask, y0: int, x0: int, scale: int, tile: int, W: int, H: int, 
         return []
     contour = max(contours, key=len)
     perim = float(np.sum(np.hypot(*np.diff(contour, axis=0).T)))
-    poly = measure.approximate_polygon(contour, tolerance=max(1.0, 0.01 * perim))
+    poly = _merge_straight(measure.approximate_polygon(contour, tolerance=max(1.0, 0.01 * perim)))
     if len(poly) < 4:
         return []
     # polygon vertices (row, col) in the padded crop → input-image (x, y)

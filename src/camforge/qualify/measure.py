@@ -116,11 +116,15 @@ def flat_defects(rel: np.ndarray, n: int, *, low: float = 0.5, high: float = 1.5
 
 
 def line_defects(rel: np.ndarray, exclude: np.ndarray, dark_sub: np.ndarray | None, axis: int, *,
-                 k: float = 6.0, min_rel: float = 0.01, min_dn: float = 3.0) -> list[int]:
+                 k: float = 6.0, min_rel: float = 0.01, min_dn: float = 3.0, period: int = 1) -> list[int]:
     """Indices of defective columns (``axis=0``: mean over rows) or rows (``axis=1``).
 
     A partial line is found too: each line is split into 4 segments and the worst one counts.
     Segment values are medians (a blemish or a cluster crossing the line does not move them).
+    ``period`` is the CFA tile size: lines of different CFA phases (e.g. the R/G and the G/B
+    columns of a Bayer mosaic) see different signal and noise, so each line is compared with
+    its same-phase neighbours (a 9-line median) and the robust σ of its own phase — pooling
+    the phases biases the deviations by half their level difference and flags good lines.
     """
     x = np.where(exclude, np.nan, rel)
     L = x.shape[axis]
@@ -129,11 +133,13 @@ def line_defects(rel: np.ndarray, exclude: np.ndarray, dark_sub: np.ndarray | No
 
     def _flag(prof_list, thr_abs):
         for prof in prof_list:
-            base = ndimage.median_filter(np.nan_to_num(prof, nan=np.nanmedian(prof)), size=9, mode="nearest")
-            dev = prof - base
-            s = 1.4826 * np.nanmedian(np.abs(dev - np.nanmedian(dev))) + 1e-12
-            bad = np.nonzero(np.abs(dev) > max(k * s, thr_abs))[0]
-            found.update(int(b) for b in bad)
+            for ph in range(period):  # each CFA phase against its own neighbours and its own σ
+                p = prof[ph::period]
+                base = ndimage.median_filter(np.nan_to_num(p, nan=np.nanmedian(p)), size=9, mode="nearest")
+                d = p - base
+                s = 1.4826 * np.nanmedian(np.abs(d - np.nanmedian(d))) + 1e-12
+                bad = np.nonzero(np.abs(d) > max(k * s, thr_abs))[0]
+                found.update(int(b) * period + ph for b in bad)
 
     profs = [np.nanmedian(np.take(x, seg, axis=axis), axis=axis) for seg in segs]
     _flag(profs, min_rel)
@@ -291,8 +297,8 @@ def measure_module(captures: dict[str, Raw], *, detector=None, figures: list[str
             hot_only = hot_c & ~stuck
             defect = dead | bright | stuck | hot_only
             dsub = black_subtracted(dark)[:h, :w] if dark is not None else None
-            cols = line_defects(fr.rel, defect, dsub, axis=0)
-            rows = line_defects(fr.rel, defect, dsub, axis=1)
+            cols = line_defects(fr.rel, defect, dsub, axis=0, period=n)
+            rows = line_defects(fr.rel, defect, dsub, axis=1, period=n)
             line_mask = np.zeros((h, w), bool)
             line_mask[:, cols] = True
             line_mask[rows, :] = True

@@ -7,16 +7,29 @@ elements. Every value follows the Poisson pmf λ^k e^(−λ)/k! up to the resolu
 generator's state — not on the number of threads — and the generator advances the same
 way every time.
 
-Two methods (``method=``):
+Three methods (``method=``):
 
-"streams" (CPU default): ``torch.poisson`` — Hörmann's PTRS for λ ≥ 10 and the
-  multiplication method below, in C++ but single-threaded — run on fixed blocks of 2^18
-  elements on ``torch.get_num_threads()`` threads. Each block gets its own MT19937 stream
-  with a full 624-word state expanded (numpy SeedSequence + PCG64) from 128 bits drawn
-  from ``generator`` (``manual_seed`` would give only 2^32 distinct streams, so blocks of
-  different frames would now and then share one).
-  Rates above :data:`STREAMS_MAX_RATE` are sampled by the vectorised method instead,
-  where torch's k log λ − λ − log Γ(k + 1) starts to lose precision.
+"quantile" (CPU default): inversion of the cdf, one 53-bit uniform u per variate. The normal
+  (Temme) asymptotic expansion of the quantile in 1/√λ (Giles 2016) gives x̃ ≈ x, the
+  continuous quantile, from w = Φ⁻¹(u); the variate is ⌊x⌋. Its error is bounded by a model
+  (a + b·w⁶)/λ^1.5 measured against the exact quantile (the suite re-measures it), widened by
+  the error of w from torch's float32 erfinv; wherever x̃ lies within that bound of an
+  integer (≈ 1/λ^1.5 of the variates, plus the far tails) scipy's cdf (pdtr/pdtrc) decides
+  between the two candidates. So every variate is the exact inverse cdf at its u. The pass
+  over the elements is compiled (numba, :mod:`camforge.sensor._quantile_jit`), vectorised
+  and free of the GIL; uniforms come from numpy's SFC64. Rates below
+  :data:`QUANTILE_MIN_RATE` use ``torch.poisson``, above :data:`QUANTILE_MAX_RATE` the
+  vectorised PTRS. Work runs on fixed blocks of 2^18 elements, each with its own streams
+  (SFC64 and MT19937) spawned from a numpy SeedSequence seeded by 128 bits of ``generator``.
+
+"streams" (CPU): ``torch.poisson`` — Hörmann's PTRS for λ ≥ 10 and the multiplication
+  method below, in C++ but single-threaded — run on fixed blocks of 2^18 elements on
+  ``torch.get_num_threads()`` threads. Each block gets its own MT19937 stream with a full
+  624-word state expanded (numpy SeedSequence + PCG64) from 128 bits drawn from
+  ``generator`` (``manual_seed`` would give only 2^32 distinct streams, so blocks of
+  different frames would now and then share one). Rates above :data:`STREAMS_MAX_RATE` are
+  sampled by the vectorised method instead, where torch's k log λ − λ − log Γ(k + 1) starts
+  to lose precision.
 
 "vectorized": this module's own sampler written as torch tensor ops (the default off the
   CPU, where the device parallelises each op):
@@ -36,15 +49,18 @@ Two methods (``method=``):
   worker's own thread) on ``torch.get_num_threads()`` threads while the calling thread
   draws the bits in order.
 
-Speed (2-core CPU, bench/bench_poisson.py, best of repeated runs): on a 12 MP frame of
-λ ~ 1e2–5e4 "streams" takes ~17 ns/sample against ~31 ns for torch.poisson and numpy
-(1.85×; two cores cap it at 2×: it does torch.poisson's work, spread over the threads).
-The vectorised method costs ~45–60 ns/sample of CPU time — a dozen tensor ops per
-candidate, ~50 more on the 20–25 % that miss the squeeze, each a pass over memory — so on
-two cores it only matches torch.poisson; on the CPU it is the fallback, not the default.
+Speed (2-core CPU, bench/bench_poisson.py, ns/sample, wall): for λ ≥ 30 "quantile" takes
+~10–13 ns against ~31 for torch.poisson and numpy (2.3–3.3×) and ~18–24 for "streams";
+below λ = 30 it is "streams" (torch.poisson on parallel blocks, ~1.8×). The vectorised
+method costs ~45–60 ns/sample of CPU time — a dozen tensor ops per candidate, each a pass
+over memory — so on the CPU it is the fallback, not the default.
 
 References
 ----------
+* Giles, M. B. (2016). Algorithm 955: approximation of the inverse Poisson cumulative
+  distribution function. ACM Trans. Math. Softw. 42(1), 7. doi:10.1145/2699466
+* Temme, N. M. (1979). The asymptotic expansion of the incomplete gamma functions. SIAM J.
+  Math. Anal. 10(4), 757–766.
 * Hörmann, W. (1993). The transformed rejection method for generating Poisson random
   variables. Insurance: Mathematics and Economics 12(1), 39–45.
   doi:10.1016/0167-6687(93)90997-4
@@ -66,7 +82,8 @@ import torch
 
 from camforge.errors import DependencyError, InputError
 
-__all__ = ["poisson", "poisson_logpmf", "METHODS", "MAX_RATE", "PTRS_MIN_RATE", "STREAMS_MAX_RATE"]
+__all__ = ["poisson", "poisson_logpmf", "quantile_fill_", "block_streams", "run_blocks", "Stream", "METHODS",
+           "MAX_RATE", "PTRS_MIN_RATE", "STREAMS_MAX_RATE", "QUANTILE_MIN_RATE", "QUANTILE_MAX_RATE"]
 
 #: Rates at and above this use PTRS; below it, inversion (Hörmann's PTRS is valid for λ ≥ 10).
 PTRS_MIN_RATE = 10.0
@@ -527,8 +544,253 @@ def _sample_streams(flat: torch.Tensor, out: torch.Tensor, generator: torch.Gene
     _parallel(len(starts), work)
 
 
+
+# ----------------------------------------------------------------------------- quantile
+#: The "quantile" method inverts the cdf for rates in [QUANTILE_MIN_RATE, QUANTILE_MAX_RATE];
+#: smaller rates get torch.poisson in the same piece, larger ones the vectorised sampler.
+QUANTILE_MIN_RATE = 30.0
+QUANTILE_MAX_RATE = 1e6
+#: Error model of the expansion: |x̃ − x| ≤ (a + b·w⁶)/λ^1.5 for λ ≥ QUANTILE_MIN_RATE and every
+#: reachable w (|w| ≤ 8.3 for u on the 2^-53 grid). Measured on a grid of λ ∈ [30, 1e5] and
+#: w ∈ [−8.3, 8.3] (tests/test_poisson.py re-measures it): the ratio error / model peaks at
+#: 0.78 (λ = 30, |w| = 8.3) and stays ≤ 0.5 for |w| ≤ 7; the sampler uses twice the model.
+_ERR_A, _ERR_B = 0.25, 1e-3
+_ERR_SAFETY = 2.0
+_SQRT2 = math.sqrt(2.0)
+_QUANTILE_PIECE = 1 << 16  # elements per compiled pass (float64 work arrays stay in L2)
+#: Bound on the relative error of torch's float32 erfinv (measured ≤ 1 ulp = 6e-8; the suite
+#: re-measures it and keeps a factor of 2 in hand).
+_ERFINV32_REL = 4 * 2.0 ** -24
+
+
+def _expansion(lam: torch.Tensor, w: torch.Tensor, r: torch.Tensor | None = None) -> torch.Tensor:
+    """x̃ ≈ x, the continuous quantile of Poisson(λ): Q(x, λ) = Φ(w), Q the regularized upper Γ.
+
+    x̃ = λ + √λ w + (1/3 + w²/6) − (w/36 + w³/72)/√λ + (−8/405 + 7w²/810 + w⁴/270)/λ, the
+    normal (Temme) asymptotic expansion in 1/√λ used by Giles (2016); error O(λ^-3/2) (see
+    :data:`_ERR_A`). Float64; ``r`` = 1/√λ if already known. The discrete quantile is ⌊x⌋.
+    """
+    r = torch.rsqrt(lam) if r is None else r
+    w2 = w * w
+    y = torch.mul(w2, 1.0 / 270).add_(7.0 / 810).mul_(w2).sub_(8.0 / 405).mul_(r)  # r·p2
+    y.add_(torch.mul(w2, -1.0 / 72).sub_(1.0 / 36).mul_(w)).mul_(r)  # r·(p1 + r·p2)
+    y.add_(w2, alpha=1.0 / 6).add_(lam).add_(1.0 / 3)
+    return y.addcmul_(torch.mul(lam, r), w)  # + √λ w
+
+
+def _half_width(w: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """δ = safety·(a + b·w⁶)·r³ + 1e-9: twice the error model of :func:`_expansion` plus its
+    float64 rounding (λ ≤ 1e6), for an exact w (float64)."""
+    w2 = w * w
+    d = torch.mul(w2, w2).mul_(w2).mul_(_ERR_SAFETY * _ERR_B).add_(_ERR_SAFETY * _ERR_A)
+    return d.mul_(r).mul_(r).mul_(r).add_(1e-9)
+
+
+def _cdf_le(k, lam, u, uc, upper):
+    """u ≤ F(k), F the Poisson(λ) cdf (numpy float64 arrays, k integer ≥ −1): u against
+    scipy's pdtr where u ≤ ½, else 1 − u (= uc) against the upper tail pdtrc; relative error
+    ~1e-13 (torch.special.gammaincc errs by up to ~2e-9 here)."""
+    import numpy as np
+    from scipy import special
+
+    res = np.zeros(k.shape, dtype=bool)
+    kk = np.maximum(k, 0.0)
+    lo = ~upper
+    res[lo] = u[lo] <= special.pdtr(kk[lo], lam[lo])
+    res[upper] = uc[upper] >= special.pdtrc(kk[upper], lam[upper])
+    res[k < 0] = False
+    return res
+
+
+def _exact_quantiles(x, delta, lam, v):
+    """The smallest k with u ≤ F(k), u = (1 − v)/2, given |x − x*| ≤ δ (x* the continuous
+    quantile); numpy float64 arrays in and out.
+
+    Where δ < ½ there are two candidates, m − 1 and m (m the integer nearest x): one cdf
+    evaluation decides. Otherwise the search steps from ⌊x⌋ until F(k − 1) < u ≤ F(k).
+    """
+    import numpy as np
+
+    u, uc = (1.0 - v) / 2.0, (1.0 + v) / 2.0  # both exact: v = 1 − (2m + 1)·2^-53
+    upper = v < 0.0  # u > ½: compare upper tails
+    m = np.rint(x)
+    k = np.where(_cdf_le(m - 1.0, lam, u, uc, upper), m - 1.0, m)
+    wide = np.nonzero(delta >= 0.5)[0]
+    if wide.size:
+        kw, lw, uw, ucw, upw = (a[wide] for a in (np.maximum(np.floor(x), 0.0), lam, u, uc, upper))
+        for _ in range(10_000):  # k moves one step towards the quantile per round
+            le = _cdf_le(kw, lw, uw, ucw, upw)
+            gt = ~_cdf_le(kw - 1.0, lw, uw, ucw, upw)
+            if np.all(le & gt):
+                break
+            kw = kw + (~le) - (le & ~gt)
+        k[wide] = kw
+    return k
+
+
+_JIT = None
+
+
+def _kernel():
+    """The compiled pass (:mod:`camforge.sensor._quantile_jit`), imported on first use."""
+    global _JIT
+    if _JIT is None:
+        try:
+            from camforge.sensor._quantile_jit import quantile_pass
+        except ImportError as e:  # numba is a dependency; a broken install lands here
+            raise DependencyError(f"poisson: method 'quantile' needs numba ({e}); reinstall camforge "
+                                  "(pip install -e .) or use method='streams'") from None
+        _JIT = quantile_pass
+    return _JIT
+
+
+class Stream:
+    """The random numbers of one block: a numpy SFC64 generator for the uniforms of the
+    inversion and a torch MT19937 generator for everything drawn with torch (small rates,
+    read noise)."""
+
+    __slots__ = ("numpy", "torch")
+
+    def __init__(self, numpy_generator, torch_generator: torch.Generator):
+        self.numpy = numpy_generator
+        self.torch = torch_generator
+
+
+def block_streams(n: int, generator: torch.Generator) -> list[Stream]:
+    """``n`` independent :class:`Stream` s for parallel blocks, derived from ``generator``.
+
+    128 bits drawn from ``generator`` seed a numpy SeedSequence; each block spawns its own
+    child, whose two grandchildren seed the block's SFC64 and its full MT19937 state. The
+    output of a block layout therefore depends only on the generator state, not on the
+    number of threads, and ``generator`` advances by exactly 128 bits.
+    """
+    import numpy as np
+
+    if not _Streams.supported():
+        raise DependencyError(f"poisson: independent streams need torch's MT19937 CPU generator state layout, "
+                              f"which torch {torch.__version__} no longer has; use method='vectorized'")
+    entropy = torch.empty(4, dtype=torch.int64).random_(0, 1 << 32, generator=generator).tolist()
+    streams = []
+    for child in np.random.SeedSequence(entropy).spawn(n):
+        s_np, s_mt = child.spawn(2)
+        words = torch.from_numpy(s_mt.generate_state(_MT_N, np.uint32).astype(np.int64))
+        words[0] = 0x80000000
+        streams.append(Stream(np.random.Generator(np.random.SFC64(s_np)), _Streams.generator(words)))
+    return streams
+
+
+_LOCAL = threading.local()
+
+
+def _work_arrays(n: int):
+    """This thread's scratch arrays for a piece of ``n`` elements (reused: no page faults)."""
+    import numpy as np
+
+    bufs = getattr(_LOCAL, "bufs", None)
+    if bufs is None or bufs[0].size < n:
+        size = max(n, _QUANTILE_PIECE)
+        bufs = _LOCAL.bufs = (np.empty(size), torch.empty(size, dtype=torch.float32), np.empty(size),
+                              np.empty(size, dtype=bool))
+    return tuple(b[:n] for b in bufs)
+
+
+def quantile_fill_(x: torch.Tensor, stream: Stream) -> torch.Tensor:
+    """Replace the rates in ``x`` (1-D, contiguous, CPU, float32 or float64) by exact Poisson
+    counts, in place, in this thread; returns ``x``.
+
+    One 53-bit uniform u per element from ``stream.numpy`` (held as v = 1 − 2u, exact on the
+    midpoints of the 2^-53 grid), w = Φ⁻¹(u) = −√2 erfinv(v) from torch's float32 erfinv, then
+    one compiled, vectorised pass (:mod:`camforge.sensor._quantile_jit`): k = ⌊x̃⌋ with x̃ the
+    normal asymptotic expansion of the quantile (:func:`_expansion`), and a flag wherever x̃
+    lies within its error bound of an integer. Flagged elements (≈ 1/λ^1.5 of them, plus the
+    extreme tails) get x̃ again from an exact float64 w and the exact cdf decides
+    (:func:`_exact_quantiles`), so every k is the inverse cdf at its u. Rates below
+    QUANTILE_MIN_RATE get ``torch.poisson`` and rates above QUANTILE_MAX_RATE the vectorised
+    PTRS, both from ``stream.torch`` afterwards. Pieces of some 10⁵ elements stay in cache.
+    Rates are not validated here.
+    """
+    import numpy as np
+    from scipy import special
+
+    n = x.numel()
+    if n and float(x.max()) < QUANTILE_MIN_RATE:  # all small (a dark frame): torch.poisson alone
+        return x.copy_(torch.poisson(x, generator=stream.torch))
+    u, e32, k, doubtful = _work_arrays(n)
+    v = torch.from_numpy(stream.numpy.random(n, out=u)).mul_(-2.0).add_(1.0 - 2.0 ** -53)
+    torch.erfinv(e32.copy_(v), out=e32)
+    xn = x.numpy()
+    vn = v.numpy()
+    _kernel()(xn, vn, e32.numpy(), k, doubtful, QUANTILE_MIN_RATE, QUANTILE_MAX_RATE,
+              _ERR_SAFETY * _ERR_A, _ERR_SAFETY * _ERR_B, _ERFINV32_REL)
+    idx = np.flatnonzero(doubtful)
+    lam = xn[idx].astype(np.float64)  # before the counts overwrite the rates
+    xn[:] = k
+    if idx.size == 0:
+        return x
+    inside = (lam >= QUANTILE_MIN_RATE) & (lam <= QUANTILE_MAX_RATE)
+    if inside.any():
+        i_in, l_in, v_in = idx[inside], lam[inside], vn[idx[inside]]
+        u_in, uc_in = (1.0 - v_in) / 2.0, (1.0 + v_in) / 2.0
+        w = torch.from_numpy(np.where(v_in < 0.0, -special.ndtri(uc_in), special.ndtri(u_in)))
+        lt = torch.from_numpy(l_in)
+        xs, ds = _expansion(lt, w).numpy(), _half_width(w, torch.rsqrt(lt)).numpy()
+        xn[i_in] = _exact_quantiles(xs, ds, l_in, v_in)
+    if not inside.all():
+        out_i, out_l = idx[~inside], torch.from_numpy(lam[~inside])
+        small = out_l < QUANTILE_MIN_RATE
+        if bool(small.any()):
+            xn[out_i[small.numpy()]] = torch.poisson(out_l[small], generator=stream.torch).numpy()
+        big = ~small
+        if bool(big.any()):  # one job of the vectorised sampler: runs inline, in this thread
+            part = torch.empty(int(big.sum()), dtype=_F64)
+            _sample(out_l[big].contiguous(), part, stream.torch, max(_JOB, part.numel()), _OP)
+            xn[out_i[big.numpy()]] = part.numpy()
+    return x
+
+
+def run_blocks(n_blocks: int, work) -> None:
+    """Run ``work(j)`` for every block j on ``torch.get_num_threads()`` worker threads."""
+    _parallel(n_blocks, work)
+
+
+def _sample_quantile(flat: torch.Tensor, out: torch.Tensor, generator: torch.Generator) -> None:
+    """:func:`quantile_fill_` on fixed blocks of 2^18 elements, one :class:`Stream` each, in
+    pieces of _QUANTILE_PIECE elements on the worker threads."""
+    n = flat.numel()
+    starts = list(range(0, n, _STREAM_JOB))
+    streams = block_streams(len(starts), generator)
+
+    def work(j: int) -> None:
+        s, e = starts[j], min(starts[j] + _STREAM_JOB, n)
+        for a in range(s, e, _QUANTILE_PIECE):
+            b = min(a + _QUANTILE_PIECE, e)
+            quantile_fill_(out[a:b].copy_(flat[a:b]), streams[j])
+
+    _parallel(len(starts), work)
+
+
+def _inverse_cdf(lam, v):
+    """(k, decided by the cdf) for float64 numpy rates in [QUANTILE_MIN_RATE, QUANTILE_MAX_RATE]
+    and v = 1 − 2u: exactly what :func:`quantile_fill_` computes for them (tests)."""
+    import numpy as np
+    from scipy import special
+
+    lam, v = np.ascontiguousarray(lam, dtype=np.float64), np.ascontiguousarray(v, dtype=np.float64)
+    n = lam.size
+    e32 = torch.erfinv(torch.from_numpy(v).float()).numpy()
+    k, doubtful = np.empty(n), np.empty(n, dtype=bool)
+    _kernel()(lam, v, e32, k, doubtful, QUANTILE_MIN_RATE, QUANTILE_MAX_RATE,
+              _ERR_SAFETY * _ERR_A, _ERR_SAFETY * _ERR_B, _ERFINV32_REL)
+    idx = np.flatnonzero(doubtful)
+    vi = v[idx]
+    w = torch.from_numpy(np.where(vi < 0.0, -special.ndtri((1.0 + vi) / 2.0), special.ndtri((1.0 - vi) / 2.0)))
+    lt = torch.from_numpy(lam[idx])
+    k[idx] = _exact_quantiles(_expansion(lt, w).numpy(), _half_width(w, torch.rsqrt(lt)).numpy(), lam[idx], vi)
+    return k, doubtful
+
+
 # ----------------------------------------------------------------------------- API
-METHODS = ("auto", "streams", "vectorized")
+METHODS = ("auto", "quantile", "streams", "vectorized")
 
 
 def _check(rate, generator, method) -> float:
@@ -547,8 +809,8 @@ def _check(rate, generator, method) -> float:
     if rate.device.type == "mps":
         raise InputError("poisson: the sampler needs float64, which MPS lacks; sample on the CPU "
                          "(rate.cpu() with a CPU generator) and move the counts back")
-    if method == "streams" and rate.device.type != "cpu":
-        raise InputError(f"poisson: method 'streams' runs on the CPU only, rate is on {rate.device}; "
+    if method in ("streams", "quantile") and rate.device.type != "cpu":
+        raise InputError(f"poisson: method {method!r} runs on the CPU only, rate is on {rate.device}; "
                          "use method='vectorized' or 'auto'")
     if rate.numel() == 0:
         return 0.0
@@ -580,7 +842,13 @@ def poisson(rate: torch.Tensor, generator: torch.Generator, method: str = "auto"
     generator : the :class:`torch.Generator`, on ``rate``'s device, that supplies every
         random number: the same generator state gives the same output, whatever the number
         of threads (``torch.get_num_threads()``), and advances the generator the same way.
-    method : "auto" (default), "streams" or "vectorized".
+    method : "auto" (default), "quantile", "streams" or "vectorized".
+        "quantile" (CPU): inversion of the cdf at one 53-bit uniform per element — the
+        normal asymptotic expansion of the quantile (Giles 2016) gives k, and wherever its
+        error bound leaves k in doubt (≈ 1/λ^1.5 of the elements) scipy's cdf decides —
+        for λ in [QUANTILE_MIN_RATE, QUANTILE_MAX_RATE] (``torch.poisson`` below, the
+        vectorised PTRS above), on fixed blocks of 2^18 elements with their own MT19937
+        streams (as "streams"), on ``torch.get_num_threads()`` threads.
         "streams" (CPU): ``torch.poisson`` on fixed blocks of 2^18 elements, run on
         ``torch.get_num_threads()`` threads, each block with its own MT19937 stream whose
         full state derives from 128 bits drawn from ``generator`` (a single block uses
@@ -589,7 +857,7 @@ def poisson(rate: torch.Tensor, generator: torch.Generator, method: str = "auto"
         "vectorized": this module's vectorised sampler — inversion for λ < 10, PTRS
         (Hörmann 1993) for λ ≥ 10 — in ~30 k-element pieces on the worker threads (CPU) or
         as whole-tensor ops (other devices).
-        "auto": "streams" on the CPU (if its self-test passes), else "vectorized".
+        "auto": "quantile" on the CPU (if the streams' self-test passes), else "vectorized".
         The methods give different (equally exact) samples for the same generator state.
 
     Returns
@@ -615,13 +883,16 @@ def poisson(rate: torch.Tensor, generator: torch.Generator, method: str = "auto"
     if flat.numel() == 0:
         return torch.empty(shape, dtype=dtype, device=rate.device)
     if method == "auto":
-        method = "streams" if flat.device.type == "cpu" and _Streams.supported() else "vectorized"
+        method = "quantile" if flat.device.type == "cpu" and _Streams.supported() else "vectorized"
     if method == "vectorized":
         return _vectorized(flat, generator, dtype).reshape(shape)
     if not _Streams.supported():
-        raise DependencyError(f"poisson: method 'streams' needs torch's MT19937 CPU generator state layout, which "
+        raise DependencyError(f"poisson: method {method!r} needs torch's MT19937 CPU generator state layout, which "
                               f"torch {torch.__version__} no longer has; use method='vectorized' (or 'auto')")
     out = torch.empty(flat.numel(), dtype=dtype)
+    if method == "quantile":
+        _sample_quantile(flat, out, generator)
+        return out.reshape(shape)
     _sample_streams(flat, out, generator)
     if hi > STREAMS_MAX_RATE:  # after the streams, so the generator is used in a fixed order
         big = torch.nonzero(flat > STREAMS_MAX_RATE).squeeze(1)

@@ -34,6 +34,12 @@ from camforge.sensor.qe import qe_curves
 from camforge.spectral import WavelengthGrid, photons_per_joule
 from camforge.types import Raw, RawMeta
 
+# CPU read-out: rows are processed in pieces of about _PIECE_PX pixels (in cache, below torch's
+# intra-op grain size) and grouped into blocks of about _BLOCK_PX pixels, each block with its
+# own random stream; the layout depends only on the frame's shape, never on the threads.
+_PIECE_PX = 1 << 18
+_BLOCK_PX = 1 << 18
+
 
 def _p(x, dtype=torch.float32) -> nn.Parameter:
     return nn.Parameter(torch.as_tensor(float(x), dtype=dtype), requires_grad=False)
@@ -321,7 +327,9 @@ class Sensor(nn.Module):
         Same model and distributions; the read noise (e⁻, before the gain) and the ADC noise
         (DN, after it) are drawn as one Gaussian of variance (K σ_read)² + σ_adc² — the sum of
         two independent Gaussians — so a seed gives a different (equally valid) frame than the
-        differentiable path.
+        differentiable path. On the CPU the whole chain runs fused per piece of rows on the
+        worker threads (:meth:`_chain_blocks`, exact Poisson by the "quantile" method); on
+        other devices as whole-frame tensor ops.
         """
         from camforge.sensor.poisson import poisson
 
@@ -334,11 +342,16 @@ class Sensor(nn.Module):
             raise InputError(f"exposure must be > 0 s, got {t}")
         gain = float(self.analog_gain) if analog_gain is None else float(torch.as_tensor(analog_gain))
         gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
+        m = self._maps(x0, y0, h, w, dtype)
+        if e_rate.device.type == "cpu":
+            if e_rate.ndim != 4:
+                raise InputError(f"electron rate must be [B, C, H, W], got {tuple(e_rate.shape)}")
+            y = self._chain_blocks(e_rate, m, t, gain, gen, noise, quantize)
+            return self._raw(y, t, gain, origin, window, m)
         sig = self.mosaic(e_rate)
         sig = sig.clone() if sig.data_ptr() == e_rate.data_ptr() else sig
         if not bool(torch.isfinite(sig.sum())):  # a NaN or infinity anywhere makes the sum non-finite
             raise InputError("electron image contains NaN or infinite values")
-        m = self._maps(x0, y0, h, w, dtype)
         mu = sig.mul_(m["gain"]).add_(m["dark"]).mul_(t).clamp_(min=0.0)  # mean electrons
         e = poisson(mu, gen) if noise else mu
         e.clamp_(max=float(self.full_well_e)).add_(m["offset"])
@@ -354,6 +367,15 @@ class Sensor(nn.Module):
         if quantize:
             y.round_()
         y.clamp_(0.0, white)
+        return self._raw(y, t, gain, origin, window, m)
+
+    def _raw(self, y, t, gain, origin, window, m) -> Raw:
+        """Wrap a read-out frame (stuck pixels set here) with its metadata."""
+        c = self.config
+        white = float(c.white_level_dn)
+        x0, y0 = origin
+        h, w = y.shape[-2:]
+        K = float(self.conversion_gain_dn_per_e) * gain
         if m["stuck"] is not None:
             y.masked_fill_(m["stuck"], white if c.defects.stuck_dn is None else float(c.defects.stuck_dn))
         meta = RawMeta(cfa=c.cfa, black_level_dn=float(self.black_level_dn), white_level_dn=white,
@@ -362,6 +384,75 @@ class Sensor(nn.Module):
         if window is not None:
             meta.extra["window"] = [x0, y0, int(w), int(h)]
         return Raw(y, meta)
+
+    def _chain_blocks(self, e_rate, m, t, gain, gen, noise, quantize):
+        """The whole read-out chain of a CPU frame, fused per piece of rows: returns [B, 1, H, W].
+
+        Each piece (≈ 64 k pixels, in cache) goes through CFA sampling of ``e_rate`` → mean
+        electrons → exact Poisson (:func:`~camforge.sensor.poisson.quantile_fill_`) → full-well
+        clip → DSNU/FPN offsets → gain and black level → Gaussian read + ADC noise → row noise →
+        rounding → clipping, on the worker threads. Blocks of rows get independent random
+        streams derived from ``gen`` (after the row noise is drawn from it), so a seed gives
+        the same frame whatever the number of threads.
+        """
+        from camforge.sensor.poisson import MAX_RATE, block_streams, quantile_fill_, run_blocks
+
+        c = self.config
+        B, C, H, W = e_rate.shape
+        if C not in (1, self.n_channels):
+            raise InputError(f"sensor {self.cfa} has {self.n_channels} colour channels, got {C}")
+        dtype = e_rate.dtype
+        sig = torch.empty((B, 1, H, W), dtype=dtype)
+        tile = cfa_tile(self.cfa)
+        n_t = tile.shape[0]
+        K = float(self.conversion_gain_dn_per_e) * gain
+        black, white, fw = float(self.black_level_dn), float(c.white_level_dn), float(self.full_well_e)
+        sd = math.hypot(K * float(self.read_noise_e), float(self.adc_noise_dn)) if noise else 0.0
+        row = None
+        if noise and float(self.row_noise_e) > 0:
+            row = torch.randn((B, H, 1), generator=gen, dtype=dtype).mul_(K * float(self.row_noise_e))
+        rows_piece = max(1, _PIECE_PX // W)
+        rows_block = rows_piece * max(1, _BLOCK_PX // (rows_piece * W))
+        blocks = [(b, r) for b in range(B) for r in range(0, H, rows_block)]
+        streams = block_streams(len(blocks), gen) if noise else [None] * len(blocks)
+        gain_map, dark_map, offset = m["gain"], m["dark"], m["offset"]
+
+        def sample_cfa(b: int, r0: int, r1: int) -> torch.Tensor:
+            x = sig[b, 0, r0:r1]
+            if C == 1:
+                return x.copy_(e_rate[b, 0, r0:r1])
+            for i in range(n_t):
+                rs = r0 + (i - r0) % n_t  # first row of CFA row phase i in the piece
+                for k in range(n_t):
+                    x[rs - r0::n_t, k::n_t] = e_rate[b, int(tile[i, k]), rs:r1:n_t, k::n_t]
+            return x
+
+        def work(j: int) -> None:
+            b, r_block = blocks[j]
+            st = streams[j]
+            for r0 in range(r_block, min(r_block + rows_block, H), rows_piece):
+                r1 = min(r0 + rows_piece, H)
+                x = sample_cfa(b, r0, r1)
+                x.mul_(gain_map[r0:r1]).add_(dark_map[r0:r1]).mul_(t).clamp_(min=0.0)  # mean e⁻
+                lo, hi = (float(v) for v in torch.aminmax(x))  # NaN and ±inf propagate into both
+                if not (math.isfinite(lo) and math.isfinite(hi)):
+                    raise InputError("electron image contains NaN or infinite values")
+                if noise:
+                    if hi > MAX_RATE:
+                        raise InputError(f"mean signal above {MAX_RATE:g} e⁻ in a pixel: the electron image or the "
+                                         "exposure is far too large for shot-noise sampling")
+                    quantile_fill_(x.view(-1), st)
+                x.clamp_(max=fw).add_(offset[r0:r1]).mul_(K).add_(black)
+                if sd > 0:
+                    x.add_(torch.randn(x.shape, generator=st.torch, dtype=dtype), alpha=sd)
+                if row is not None:
+                    x.add_(row[b, r0:r1])
+                if quantize:
+                    x.round_()
+                x.clamp_(0.0, white)
+
+        run_blocks(len(blocks), work)
+        return sig
 
     # ------------------------------------------------------------------ figures
     def temporal_dark_noise_e(self, exposure_s: float, analog_gain=None) -> float:
