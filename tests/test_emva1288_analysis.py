@@ -122,3 +122,33 @@ def test_channel_names():
     assert channel_names("GBRG") == ["Gb", "B", "R", "Gr"]
     assert main_channel("BGGR") == "Gb"
     assert len(channel_names("QUAD_RGGB")) == 16
+
+
+def test_spatial_analysis_in_dn_then_scaled_equals_the_direct_one_in_electrons():
+    """The early (K-independent) spatial analysis computes the DSNU spectrograms, histogram and
+    defect map in DN and converts with K at the end; the direct computation in e⁻ must agree."""
+    from camforge.characterize.spatial import _robust_sigma, _sample, analyze_spatial, spatial_parts
+
+    rng = np.random.default_rng(5)
+    n = 16
+    dark = np.round(rng.normal(100.0, 2.0, (60, 80)) * n) / n  # an average of 16 integer-ish frames
+    dark[7, 9] += 40.0  # a hot pixel
+    bright = dark + 2000.0 * (1 + 0.01 * rng.normal(size=dark.shape))
+    K = 0.37
+    parts = spatial_parts(bright, 25.0, n, dark, 4.0, n, defect_sigma=6.0)
+    r = analyze_spatial(bright, 25.0, n, dark, 4.0, n, K, exposure_s=0.01, photons_per_px=1e4, parts=parts)
+    dev_e = (dark - dark.mean()) / K
+    for got, direction in zip(r.spectrograms[:2], ("horizontal", "vertical")):
+        ref = spectrogram(dark, direction, 1 / K, "e", 4.0 / n)
+        np.testing.assert_allclose(got.amplitude, ref.amplitude, rtol=1e-12)
+        assert got.temporal_floor == pytest.approx(ref.temporal_floor, rel=1e-12) and got.unit == "e"
+    ref_h = _histogram("dsnu", "e", dev_e, quantum=1.0 / (n * K))
+    got_h = r.histograms[0]
+    np.testing.assert_array_equal(got_h.counts, ref_h.counts)
+    np.testing.assert_allclose(got_h.bin_edges, ref_h.bin_edges, rtol=1e-12)
+    np.testing.assert_array_equal(got_h.accumulated_pct, ref_h.accumulated_pct)
+    thr = 6.0 * _robust_sigma(dev_e)
+    assert r.defects.dark_threshold_e == pytest.approx(thr, rel=1e-12)
+    ref_map = np.abs(dev_e - np.median(_sample(dev_e))) > thr
+    np.testing.assert_array_equal(r.defects.dark_map, ref_map)
+    assert ref_map[7, 9] and ref_map.sum() == 1

@@ -83,7 +83,7 @@ def characterize_emva1288(
                 pixel_pitch_um=pixel_pitch_um if pixel_pitch_um is not None else stack.pixel_pitch_um)
     else:
         stack = load_stack(source, cfa=cfa, wavelength_nm=wavelength_nm, pixel_pitch_um=pixel_pitch_um)
-    stats = reduce_stack(stack, workers=workers, progress=progress)
+    stats = reduce_stack(stack, workers=workers, progress=progress, defect_sigma=defect_sigma)
     return analyze(stats, defect_sigma=defect_sigma)
 
 

@@ -371,7 +371,8 @@ def _spatial(stats, ci, nominal, K, y_sat, mu_d, notes, defect_sigma):
     tile, offsets = site_offsets(stats.stack.cfa)
     return analyze_spatial(b.mean_image_dn[ci], float(b.stack_var_dn2[ci]), b.n_frames, d.mean_image_dn[ci],
                            float(d.stack_var_dn2[ci]), d.n_frames, K, exposure_s=b.exposure_s,
-                           photons_per_px=b.photons_per_px, tile=tile, offset=offsets[ci], defect_sigma=defect_sigma)
+                           photons_per_px=b.photons_per_px, tile=tile, offset=offsets[ci], defect_sigma=defect_sigma,
+                           parts=stats.spatial_parts.get((b.index, d.index, ci)))
 
 
 def analyze(stats: StackStatistics, *, defect_sigma: float = 6.0) -> Emva1288Result:

@@ -25,7 +25,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -73,6 +73,9 @@ class StackStatistics:
     channels: tuple
     temporal: tuple
     spatial: tuple
+    #: :func:`~camforge.characterize.spatial.spatial_parts` computed while the temporal pairs
+    #: decoded, keyed by (bright step index, dark step index, channel index)
+    spatial_parts: dict = field(default_factory=dict)
 
 
 def _planes(a: np.ndarray, tile, offsets):
@@ -119,13 +122,18 @@ def _pair_statistics(a: np.ndarray, b: np.ndarray, tile, offsets, white: int):
 
 
 def reduce_stack(stack: Emva1288Stack, *, workers: int | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> StackStatistics:
+                 progress: Callable[[int, int], None] | None = None, defect_sigma: float = 6.0) -> StackStatistics:
     """Read every frame once and reduce the stack to :class:`StackStatistics`.
+
+    The spatial stacks decode first; when the data hold one bright spatial stack, its
+    K-independent analysis (:func:`~camforge.characterize.spatial.spatial_parts`) then runs
+    on one more thread while the temporal pairs decode.
 
     Args:
         stack: the data set.
         workers: threads decoding frames (default: up to 4, at most the CPU count).
         progress: called as ``progress(frames_done, frames_total)``.
+        defect_sigma: the defect-map threshold the analysis will use (for that early start).
 
     Raises:
         InputError / FormatError: a frame is missing, unreadable, of the wrong size or bit depth.
@@ -173,18 +181,18 @@ def reduce_stack(stack: Emva1288Stack, *, workers: int | None = None,
     temporal: list[TemporalPoint] = []
     spatial: list[SpatialAverage] = []
     pool = ThreadPoolExecutor(max_workers=n_workers)
+    early = None  # the thread of the early spatial analysis
+    parts_futs: dict = {}
     try:
-        # everything is submitted at once: spatial frames decode while temporal pairs finish
-        t_futs = [pool.submit(temporal_job, st) for st in temporal_steps]
+        # everything is submitted at once, the spatial stacks first: their analysis can then
+        # start while the temporal pairs decode
         s_futs = []
         # split a stack between the threads only while the partial sums stay small (2 float64 frames each)
         n_parts = n_workers if stack.width_px * stack.height_px <= 4_000_000 else 1
         for step in spatial_steps:
             parts = [step.frames[k::n_parts] for k in range(n_parts)]
             s_futs.append([(pool.submit(spatial_job, p), len(p)) for p in parts if p])
-        for f in t_futs:
-            temporal.append(f.result())
-            tick(2)
+        t_futs = [pool.submit(temporal_job, st) for st in temporal_steps]
         for step, futs in zip(spatial_steps, s_futs):
             L = len(step.frames)
             s = q = None
@@ -200,11 +208,42 @@ def reduce_stack(stack: Emva1288Stack, *, workers: int | None = None,
                 svar.append(float(var_px.mean()))
             spatial.append(SpatialAverage(step.kind, step.exposure_s, step.photons_per_px, step.temperature_c,
                                           step.index, L, tuple(means), np.array(svar)))
+        pair = _early_pair(spatial)
+        if pair is not None:
+            from camforge.characterize.spatial import spatial_parts
+
+            b, d = pair
+            early = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camforge-emva-spatial")
+            for ci in range(len(b.mean_image_dn)):
+                parts_futs[(b.index, d.index, ci)] = early.submit(
+                    spatial_parts, b.mean_image_dn[ci], float(b.stack_var_dn2[ci]), b.n_frames, d.mean_image_dn[ci],
+                    float(d.stack_var_dn2[ci]), d.n_frames, defect_sigma=defect_sigma)
+        for f in t_futs:
+            temporal.append(f.result())
+            tick(2)
+        spatial_done = {k: f.result() for k, f in parts_futs.items()}
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)  # a bad frame: do not decode the rest
+        if early is not None:
+            early.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-    return StackStatistics(stack, tuple(channel_names(stack.cfa)), tuple(temporal), tuple(spatial))
+    if early is not None:
+        early.shutdown(wait=True)
+    return StackStatistics(stack, tuple(channel_names(stack.cfa)), tuple(temporal), tuple(spatial), spatial_done)
+
+
+def _early_pair(spatial) -> tuple | None:
+    """The (bright, dark) spatial stacks the analysis will use, when that is already certain:
+    a single bright stack, and the dark stack at its temperature nearest in exposure."""
+    brights = [s for s in spatial if s.kind == "bright"]
+    if len(brights) != 1:
+        return None  # several: the analysis picks the one nearest 50 % of saturation
+    b = brights[0]
+    darks = [s for s in spatial if s.kind == "dark" and s.temperature_c == b.temperature_c]
+    if not darks:
+        return None
+    return b, min(darks, key=lambda s: abs(s.exposure_s - b.exposure_s))
 
 
 __all__ = ["SpatialAverage", "StackStatistics", "TemporalPoint", "reduce_stack"]

@@ -144,39 +144,69 @@ def _coords(mask: np.ndarray, tile: tuple, offset: tuple, limit: int = 1000) -> 
     return tuple((int(r * th + r0), int(c * tw + c0)) for r, c in zip(rows[:limit], cols[:limit]))
 
 
-def analyze_spatial(bright_avg, bright_stack_var, n_bright, dark_avg, dark_stack_var, n_dark, K: float, *,
-                    exposure_s: float, photons_per_px: float, tile=(1, 1), offset=(0, 0),
-                    defect_sigma: float = 6.0):
-    """DSNU/PRNU, spectrograms, histograms and defect maps from the averaged stacks of one channel."""
-    from camforge.characterize.result import SpatialNonuniformity
+def spatial_parts(bright_avg, bright_stack_var, n_bright, dark_avg, dark_stack_var, n_dark, *,
+                  defect_sigma: float = 6.0) -> dict:
+    """The part of :func:`analyze_spatial` that needs no system gain K (DN and % only).
 
+    Variance parts of both averages, the PRNU spectrograms and histogram, the high-pass
+    PRNU defect map and the DSNU spectrograms in DN. It depends on the two spatial stacks
+    alone, so :func:`~camforge.characterize.reduce.reduce_stack` starts it while the
+    temporal pairs are still decoding; :func:`analyze_spatial` finishes with K.
+    """
     b = variance_parts(bright_avg, bright_stack_var, n_bright)
     d = variance_parts(dark_avg, dark_stack_var, n_dark)
     signal = b["mean"] - d["mean"]
-    prnu = lambda vb, vd: 100.0 * _sqrt(vb - vd) / signal if signal > 0 else float("nan")  # noqa: E731
-    # spectrograms: DSNU in e-, PRNU in % of the signal
     photo = bright_avg - dark_avg
     photo_var = bright_stack_var / max(n_bright, 1) + dark_stack_var / max(n_dark, 1)
     pct = 100.0 / signal if signal > 0 else float("nan")
-    spectra = (
-        spectrogram(dark_avg, "horizontal", 1.0 / K, "e", dark_stack_var / max(n_dark, 1)),
-        spectrogram(dark_avg, "vertical", 1.0 / K, "e", dark_stack_var / max(n_dark, 1)),
-        spectrogram(photo, "horizontal", pct, "pct", photo_var),
-        spectrogram(photo, "vertical", pct, "pct", photo_var),
-    )
-    dark_dev_e = (dark_avg - d["mean"]) / K
-    hp = photo - _box5(photo)
-    bright_dev_pct = hp * pct
-    hists = (_histogram("dsnu", "e", dark_dev_e, quantum=1.0 / (max(n_dark, 1) * K)),
-             _histogram("prnu", "pct", bright_dev_pct))
-    sd_dark = _robust_sigma(dark_dev_e)
-    sd_bright = _robust_sigma(bright_dev_pct)
-    thr_d = defect_sigma * sd_dark
-    thr_b = defect_sigma * sd_bright
-    dmap = np.abs(dark_dev_e - np.median(_sample(dark_dev_e))) > thr_d if thr_d > 0 else np.zeros(dark_avg.shape, bool)
+    dark_var = dark_stack_var / max(n_dark, 1)
+    spectra_dn = (spectrogram(dark_avg, "horizontal", 1.0, "dn", dark_var),
+                  spectrogram(dark_avg, "vertical", 1.0, "dn", dark_var),
+                  spectrogram(photo, "horizontal", pct, "pct", photo_var),
+                  spectrogram(photo, "vertical", pct, "pct", photo_var))
+    bright_dev_pct = (photo - _box5(photo)) * pct
+    hist_prnu = _histogram("prnu", "pct", bright_dev_pct)
+    thr_b = defect_sigma * _robust_sigma(bright_dev_pct)
     bmap = np.abs(bright_dev_pct) > thr_b if thr_b > 0 else np.zeros(dark_avg.shape, bool)
-    dmap.setflags(write=False)
     bmap.setflags(write=False)
+    # DSNU histogram and defect map in DN: both scale with 1/K as a whole (bins are centred on
+    # the 1/n-DN steps of the averaged data, so no value sits near a bin edge)
+    dark_dev = dark_avg - d["mean"]
+    hist_dsnu_dn = _histogram("dsnu", "dn", dark_dev, quantum=1.0 / max(n_dark, 1))
+    thr_d_dn = defect_sigma * _robust_sigma(dark_dev)
+    dmap = np.abs(dark_dev - np.median(_sample(dark_dev))) > thr_d_dn if thr_d_dn > 0 else \
+        np.zeros(dark_avg.shape, bool)
+    dmap.setflags(write=False)
+    return {"b": b, "d": d, "signal": signal, "spectra_dn": spectra_dn, "hist_prnu": hist_prnu, "thr_b": thr_b,
+            "bmap": bmap, "hist_dsnu_dn": hist_dsnu_dn, "thr_d_dn": thr_d_dn, "dmap": dmap,
+            "defect_sigma": defect_sigma, "inputs": (bright_avg, dark_avg)}
+
+
+def analyze_spatial(bright_avg, bright_stack_var, n_bright, dark_avg, dark_stack_var, n_dark, K: float, *,
+                    exposure_s: float, photons_per_px: float, tile=(1, 1), offset=(0, 0),
+                    defect_sigma: float = 6.0, parts: dict | None = None):
+    """DSNU/PRNU, spectrograms, histograms and defect maps from the averaged stacks of one channel.
+
+    ``parts``: :func:`spatial_parts` of these very arrays, if already computed.
+    """
+    from camforge.characterize.result import SpatialNonuniformity
+
+    if parts is None or parts["inputs"][0] is not bright_avg or parts["inputs"][1] is not dark_avg \
+            or parts["defect_sigma"] != defect_sigma:
+        parts = spatial_parts(bright_avg, bright_stack_var, n_bright, dark_avg, dark_stack_var, n_dark,
+                              defect_sigma=defect_sigma)
+    b, d, signal = parts["b"], parts["d"], parts["signal"]
+    prnu = lambda vb, vd: 100.0 * _sqrt(vb - vd) / signal if signal > 0 else float("nan")  # noqa: E731
+    # DSNU spectrograms from DN to e⁻: the amplitude scales with 1/K
+    sd_h, sd_v, sp_h, sp_v = parts["spectra_dn"]
+    spectra = tuple(Spectrogram(x.direction, "e", x.frequency_cy_per_px, x.amplitude / abs(K), x.temporal_floor / abs(K))
+                    for x in (sd_h, sd_v)) + (sp_h, sp_v)
+    h = parts["hist_dsnu_dn"]  # DN → e⁻: the edges scale, the counts stay
+    k_inv = 1.0 / abs(K)
+    hists = (Histogram("dsnu", "e", h.bin_edges * k_inv, h.counts, h.model_counts, h.accumulated_edges * k_inv,
+                       h.accumulated_pct), parts["hist_prnu"])
+    thr_d = parts["thr_d_dn"] * k_inv
+    thr_b, bmap, dmap = parts["thr_b"], parts["bmap"], parts["dmap"]
     defects = DefectPixels(defect_sigma, thr_d, thr_b, int(dmap.sum()), int(bmap.sum()),
                            _coords(dmap, tile, offset), _coords(bmap, tile, offset), dmap, bmap)
     ba, da = bright_avg.view(), dark_avg.view()  # read-only views of the reduced averages
@@ -196,4 +226,4 @@ def analyze_spatial(bright_avg, bright_stack_var, n_bright, dark_avg, dark_stack
     )
 
 
-__all__ = ["analyze_spatial", "spectrogram", "variance_parts"]
+__all__ = ["analyze_spatial", "spatial_parts", "spectrogram", "variance_parts"]
