@@ -11,7 +11,10 @@ cross-entropy), each choice through a softmax (cross-entropy); the loss adds β�
 Proposing for a target (:meth:`ConditionalVAE.propose`): conditions are drawn from the
 evaluated designs that meet the target best (the ``elite`` fraction, ranked by target
 violation), nudged towards and past the target's thresholds, and decoded from
-``z ~ N(0, I)``; proposals that break an analytic constraint are dropped.
+``z ~ N(0, I)``; proposals that break an analytic constraint are dropped. The CVAE decodes
+``screen`` times more candidates than asked, and :class:`TargetSurrogate` — Gaussian processes
+of each target term's slack, trained on the same evaluations — keeps the likeliest to meet the
+spec (the generator proposes, a learned critic screens).
 
 :class:`GenerativeOptimizer` (method ``generative``) — half the budget (at least
 ``n_init``) explores with Sobol designs, then rounds of: train the CVAE on everything
@@ -225,9 +228,14 @@ class GenerativeOptimizer(Optimizer):
         return [Proposal(p, info={"source": "cvae"}) for p in props]
 
     # ------------------------------------------------------------------ target specs
-    def propose_for_target(self, n: int, *, elite: float = 0.1, push: float = 0.1) -> list[dict]:
+    def propose_for_target(self, n: int, *, elite: float = 0.1, push: float = 0.1, screen: int = 16) -> list[dict]:
         """``n`` new designs meant to meet the space's ``target`` spec, from a CVAE trained on
-        every evaluation so far (see the module docstring)."""
+        every evaluation so far (see the module docstring).
+
+        ``screen``: decode ``screen × n`` candidates and keep the ``n`` most likely to meet
+        the spec under :class:`TargetSurrogate` (Gaussian processes of each target term's
+        slack, trained on the same evaluations); 0 or 1 keeps the first ``n`` decoded.
+        """
         if not self.problem.space.target:
             from camforge.errors import ConfigError
 
@@ -238,11 +246,87 @@ class GenerativeOptimizer(Optimizer):
         k = max(4, int(math.ceil(elite * len(ok))))
         best = np.argsort(tv)[:k]
         m = self.problem.n_objectives
-        idx = self._rng.choice(best, size=n * self.oversample)
+        n_cand = n * max(1, int(screen))
+        idx = self._rng.choice(best, size=max(n, n_cand) * self.oversample // max(1, int(screen)) + n_cand)
         target = C[idx].copy()
         target[:, :m] += push
         target[:, m:] = np.minimum(target[:, m:], -0.1)
-        return self._decode_feasible(vae, target, n)
+        cands = self._decode_feasible(vae, target, n_cand)
+        if screen <= 1 or len(cands) <= n:
+            return cands[:n]
+        sur = TargetSurrogate(self.problem, ok, seed=self.seed)
+        lp = sur.log_probability(cands)
+        order = np.argsort(-lp, kind="stable")[:n]
+        self.log.setdefault("screen_probability", []).append(float(np.exp(lp[order]).mean()))
+        return [cands[i] for i in order]
 
 
-__all__ = ["ConditionalVAE", "GenerativeOptimizer", "conditions", "target_violation"]
+class TargetSurrogate:
+    """P(a design meets the target spec and the constraints), from Gaussian processes.
+
+    One GP (scikit-learn, Matérn 5/2 with automatic relevance and a white-noise term, on the
+    design's unit-cube one-hot encoding) per term of the target spec and per outcome
+    constraint, fitted to that term's relative slack ``(lhs − rhs)/|rhs|`` over the evaluated
+    designs (clipped at ±5). The terms are taken as independent: P = Π Φ(−μ_k/σ_k).
+    Used to screen generative proposals: the CVAE proposes, the surrogate keeps the likeliest.
+    """
+
+    def __init__(self, problem: Problem, evaluations: list[Evaluation], *, seed: int = 0):
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+        self.problem = problem
+        sp = problem.space
+        terms = list(sp.target) + list(problem.constraints)
+        X = np.array([sp.encode(e.params, onehot=True) for e in evaluations])
+        Y = np.array([[self._slack(k, e) for k in terms] for e in evaluations])
+        self.models = []
+        d = X.shape[1]
+        for j in range(Y.shape[1]):
+            y = Y[:, j]
+            if not np.isfinite(y).any() or np.ptp(y[np.isfinite(y)]) == 0:
+                self.models.append(None)  # never measured, or constant: no information
+                continue
+            good = np.isfinite(y)
+            kern = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(np.ones(d), (1e-2, 1e3), nu=2.5) + \
+                WhiteKernel(1e-3, (1e-10, 1e0))
+            gp = GaussianProcessRegressor(kern, normalize_y=True, n_restarts_optimizer=1, random_state=seed)
+            with warnings.catch_warnings():  # irrelevant dimensions run to the length-scale bound: expected
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                gp.fit(X[good], y[good])
+            self.models.append(gp)
+
+    @staticmethod
+    def _slack(k, e: Evaluation) -> float:
+        if not e.ok:
+            return math.nan
+        env = {q: v for q, v in e.quantities.items() if not isinstance(v, str)}
+        env.update({q: (math.nan if v is None else v) for q, v in e.metrics.items()})
+        v = k.violation(env)
+        if not math.isfinite(v):
+            return math.nan
+        return float(np.clip(v / (abs(k.rhs(env)) or 1.0), -5.0, 5.0))
+
+    def log_probability(self, params: list[dict]) -> np.ndarray:
+        """log P(meet every term) for each design (analytic constraints are assumed checked);
+        finite far out in the tails, where the probability itself underflows to 0."""
+        from scipy.stats import norm
+
+        X = np.array([self.problem.space.encode(p, onehot=True) for p in params])
+        logp = np.zeros(len(X))
+        for gp in self.models:
+            if gp is None:
+                continue
+            mu, sd = gp.predict(X, return_std=True)
+            logp += norm.logcdf(-mu / np.maximum(sd, 1e-9))
+        return logp
+
+    def probability(self, params: list[dict]) -> np.ndarray:
+        """P(meet every term) for each design."""
+        return np.exp(self.log_probability(params))
+
+
+__all__ = ["ConditionalVAE", "GenerativeOptimizer", "TargetSurrogate", "conditions", "target_violation"]
