@@ -120,6 +120,32 @@ def test_rl_environment_passes_the_gymnasium_checker(problem):
     assert trunc and env.episode_returns[-1] == pytest.approx(total)
 
 
+def test_rl_environment_starts_from_a_given_evaluated_design(problem):
+    """Archive starts: the episode begins at the given design, its evaluation is reused (no new
+    evaluation), and the environment still passes the checker."""
+    from gymnasium.utils.env_checker import check_env
+
+    from camforge.design.optimizers.rl import DesignEnv
+    from camforge.design.problem import ObjectiveScaler
+
+    evs = [problem.evaluate(p) for p in problem.space.sample(6, seed=0)]
+    calls = []
+
+    def counting(p):
+        calls.append(p)
+        return problem.evaluate(p)
+
+    known = evs[2]
+    env = DesignEnv(problem, ObjectiveScaler(problem, evs), counting, episode_length=3,
+                    start=lambda rng: (known.params, known))
+    check_env(env, skip_render_check=True)
+    calls.clear()
+    obs, info = env.reset(seed=1)
+    assert info["params"] == known.params and calls == []
+    np.testing.assert_allclose(env.x, problem.space.encode(known.params, onehot=False))
+    assert env.util == pytest.approx(env.utility(known, env.w)[0])
+
+
 def test_rl_study_records_a_learning_curve(tmp_path, problem):
     res = run_study(problem, "rl", 24, executor="serial", storage=":memory:", seed=0,
                     options={"n_warmup": 4, "n_steps": 8, "episode_length": 4, "checkpoint": str(tmp_path / "p.zip")})

@@ -1,8 +1,11 @@
 """Reinforcement learning: a Gymnasium environment that edits a camera design, and PPO.
 
 :class:`DesignEnv` (passes :func:`gymnasium.utils.env_checker.check_env`)
-    An episode starts from a random feasible design and a random preference over the
-    objectives (weights ``w`` drawn from a flat Dirichlet distribution). Each step moves the
+    An episode starts from a random feasible design — or, when a ``start`` function is given,
+    from the design it returns (the optimizer starts half the episodes from its current Pareto
+    set, reusing their evaluations, so the policy learns to improve good designs rather than
+    random ones) — and a random preference over the objectives (weights ``w`` drawn from a
+    flat Dirichlet distribution). Each step moves the
     design in the scaled unit cube of the space (choices by bins): ``x' = clip(x + step · a)``
     for an action ``a ∈ [−1, 1]^d``. A move that breaks an analytic constraint is refused
     (the design stays; reward −``refusal_penalty``; nothing is evaluated). Otherwise the new
@@ -60,8 +63,10 @@ class DesignEnv(_gym().Env):
 
     def __init__(self, problem: Problem, scaler: ObjectiveScaler,
                  evaluate: Callable[[dict], Evaluation | None] | None = None, *, episode_length: int = 8,
-                 step_size: float = 0.25, rho: float = 0.1, penalty: float = 1.0, refusal_penalty: float = 0.05):
+                 step_size: float = 0.25, rho: float = 0.1, penalty: float = 1.0, refusal_penalty: float = 0.05,
+                 start: Callable[[np.random.Generator], tuple[dict, Evaluation] | None] | None = None):
         super().__init__()
+        self.start = start
         gym = _gym()
         self.problem = problem
         self.space = problem.space
@@ -98,16 +103,22 @@ class DesignEnv(_gym().Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         rng = self.np_random
-        for _ in range(10_000):
-            x = rng.random(self.d)
-            p = self.space.decode(x, onehot=False)
-            if self.space.is_feasible(p):
-                break
+        known = self.start(rng) if self.start is not None else None
+        if known is not None:  # an already evaluated design (e.g. from the current Pareto set)
+            p, ev = known
+        else:
+            for _ in range(10_000):
+                x = rng.random(self.d)
+                p = self.space.decode(x, onehot=False)
+                if self.space.is_feasible(p):
+                    break
+            ev = None
         self.x = self.space.encode(p, onehot=False)
         self.params = p
         self.w = rng.dirichlet(np.ones(self.m))
         self.t = 0
-        ev = self._evaluate(p)
+        if ev is None:
+            ev = self._evaluate(p)
         self.util, self.u, self.viol = self.utility(ev, self.w)
         self._ret = 0.0
         return self._obs(), {"params": p}
@@ -144,8 +155,9 @@ class RLOptimizer(Optimizer):
 
     def __init__(self, seed: int = 0, batch_size: int | None = None, n_warmup: int = 16, episode_length: int = 8,
                  step_size: float = 0.25, n_steps: int = 64, learning_rate: float = 1e-3, n_epochs: int = 10,
-                 gamma: float = 0.95, checkpoint: str | None = None):
+                 gamma: float = 0.95, checkpoint: str | None = None, archive_start: float = 0.5):
         super().__init__(seed, 1)
+        self.archive_start = float(archive_start)
         self.n_warmup = int(n_warmup)
         self.episode_length = int(episode_length)
         self.step_size = float(step_size)
@@ -195,11 +207,27 @@ class RLOptimizer(Optimizer):
             ev = evaluate([Proposal(params)])[0]
             if ev is not None:
                 used[0] += 1
+                evaluated.append(ev)
                 if progress is not None:
                     progress(used[0], budget)
             return ev
 
-        env = DesignEnv(self.problem, scaler, eval_one, episode_length=self.episode_length, step_size=self.step_size)
+        def start(rng) -> tuple[dict, Evaluation] | None:
+            """With probability ``archive_start``, an episode starts from a design of the current
+            Pareto set (feasible, non-dominated; its evaluation is reused), else at random."""
+            if rng.random() >= self.archive_start:
+                return None
+            from camforge.design.pareto import pareto_mask
+
+            ok = [e for e in evaluated if e.ok and e.feasible and all(math.isfinite(v) for v in e.objectives)]
+            if not ok:
+                return None
+            front = np.flatnonzero(pareto_mask(np.array([e.objectives for e in ok]), self.problem.directions))
+            e = ok[int(front[rng.integers(len(front))])]
+            return e.params, e
+
+        env = DesignEnv(self.problem, scaler, eval_one, episode_length=self.episode_length, step_size=self.step_size,
+                        start=start if self.archive_start > 0 else None)
         self.env = env
 
         class Stop(BaseCallback):
