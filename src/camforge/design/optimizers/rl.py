@@ -121,7 +121,7 @@ class DesignEnv(_gym().Env):
             ev = self._evaluate(p)
         self.util, self.u, self.viol = self.utility(ev, self.w)
         self._ret = 0.0
-        return self._obs(), {"params": p}
+        return self._obs(), {"params": dict(p)}
 
     def step(self, action):
         a = np.clip(np.asarray(action, dtype=np.float64).reshape(self.d), -1.0, 1.0)
