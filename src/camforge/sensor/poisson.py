@@ -432,7 +432,7 @@ class _Streams:
 
     A CPU :class:`torch.Generator` is an MT19937 engine; ``manual_seed`` only uses 32 bits
     of the seed (2^32 streams, so streams of different calls would collide now and then).
-    Instead each stream gets a full 624-word state (see :func:`_stream_states`), written
+    Instead each stream gets a full 624-word state (see :func:`block_streams`), written
     through ``Generator.set_state`` in the CPU generator's legacy state layout (kept by
     torch for loading old checkpoints). A one-off self-test checks the layout against
     numpy's MT19937 fed with the same words; if it fails, "auto" falls back to the
@@ -482,23 +482,6 @@ class _Streams:
             return False
 
 
-def _stream_states(n: int, generator: torch.Generator) -> torch.Tensor:
-    """``n`` MT19937 states [n, 624] (int64 holding uint32) for independent streams.
-
-    128 bits of entropy come from ``generator``; numpy's SeedSequence and PCG64 expand them
-    into the state words (a non-linear hash, so the streams share no GF(2)-linear relation
-    with ``generator``'s own MT19937 output). Word 0 keeps only its top bit, set, as in
-    numpy's MT19937 seeding: only that bit enters the recurrence, and the state is non-zero.
-    """
-    import numpy as np
-
-    entropy = torch.empty(4, dtype=torch.int64).random_(0, 1 << 32, generator=generator).tolist()
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy)))
-    words = torch.from_numpy(rng.integers(0, 1 << 32, size=(n, _MT_N), dtype=np.int64))
-    words[:, 0] = 0x80000000
-    return words
-
-
 def _parallel(n_jobs: int, work) -> None:
     """Run work(j) for j < n_jobs on the worker threads (in order when single-threaded)."""
     workers = torch.get_num_threads()
@@ -523,8 +506,8 @@ def _sample_streams(flat: torch.Tensor, out: torch.Tensor, generator: torch.Gene
 
     Up to one block, ``torch.poisson`` with ``generator`` itself.
 
-    The streams' states derive from 128 bits drawn from ``generator`` first, so the result
-    depends on the generator state only. torch.poisson is exact (PTRS for λ ≥ 10, the
+    The streams (:func:`block_streams`) derive from 128 bits drawn from ``generator`` first, so
+    the result depends on the generator state only. torch.poisson is exact (PTRS for λ ≥ 10, the
     multiplication method below) and runs serially, so blocks run in parallel threads.
     """
     n = flat.numel()
@@ -532,12 +515,12 @@ def _sample_streams(flat: torch.Tensor, out: torch.Tensor, generator: torch.Gene
         out.copy_(torch.poisson(flat, generator=generator))
         return
     starts = list(range(0, n, _STREAM_JOB))
-    words = _stream_states(len(starts), generator)
+    streams = block_streams(len(starts), generator)
 
     def work(j: int) -> None:
         s = starts[j]
         e = min(s + _STREAM_JOB, n)
-        x = torch.poisson(flat[s:e], generator=_Streams.generator(words[j]))
+        x = torch.poisson(flat[s:e], generator=streams[j].torch)
         for a in range(s, e, _OP):  # copies below the grain size stay on this thread
             out[a:min(a + _OP, e)].copy_(x[a - s:min(a + _OP, e) - s])
 
@@ -631,6 +614,17 @@ def _exact_quantiles(x, delta, lam, v):
 _JIT = None
 
 
+def _resolve_doubtful(lam, v):
+    """Exact counts for doubtful elements (numpy float64 rates in range, v = 1 − 2u): x̃ again
+    from an exact float64 w = Φ⁻¹(u) (scipy's ndtri, on the small tail), then the cdf decides."""
+    import numpy as np
+    from scipy import special
+
+    w = torch.from_numpy(np.where(v < 0.0, -special.ndtri((1.0 + v) / 2.0), special.ndtri((1.0 - v) / 2.0)))
+    lt = torch.from_numpy(np.ascontiguousarray(lam, dtype=np.float64))
+    return _exact_quantiles(_expansion(lt, w).numpy(), _half_width(w, torch.rsqrt(lt)).numpy(), lam, v)
+
+
 def _kernel():
     """The compiled pass (:mod:`camforge.sensor._quantile_jit`), imported on first use."""
     global _JIT
@@ -710,7 +704,6 @@ def quantile_fill_(x: torch.Tensor, stream: Stream) -> torch.Tensor:
     Rates are not validated here.
     """
     import numpy as np
-    from scipy import special
 
     n = x.numel()
     if n and float(x.max()) < QUANTILE_MIN_RATE:  # all small (a dark frame): torch.poisson alone
@@ -729,12 +722,7 @@ def quantile_fill_(x: torch.Tensor, stream: Stream) -> torch.Tensor:
         return x
     inside = (lam >= QUANTILE_MIN_RATE) & (lam <= QUANTILE_MAX_RATE)
     if inside.any():
-        i_in, l_in, v_in = idx[inside], lam[inside], vn[idx[inside]]
-        u_in, uc_in = (1.0 - v_in) / 2.0, (1.0 + v_in) / 2.0
-        w = torch.from_numpy(np.where(v_in < 0.0, -special.ndtri(uc_in), special.ndtri(u_in)))
-        lt = torch.from_numpy(l_in)
-        xs, ds = _expansion(lt, w).numpy(), _half_width(w, torch.rsqrt(lt)).numpy()
-        xn[i_in] = _exact_quantiles(xs, ds, l_in, v_in)
+        xn[idx[inside]] = _resolve_doubtful(lam[inside], vn[idx[inside]])
     if not inside.all():
         out_i, out_l = idx[~inside], torch.from_numpy(lam[~inside])
         small = out_l < QUANTILE_MIN_RATE
@@ -771,21 +759,16 @@ def _sample_quantile(flat: torch.Tensor, out: torch.Tensor, generator: torch.Gen
 
 def _inverse_cdf(lam, v):
     """(k, decided by the cdf) for float64 numpy rates in [QUANTILE_MIN_RATE, QUANTILE_MAX_RATE]
-    and v = 1 − 2u: exactly what :func:`quantile_fill_` computes for them (tests)."""
+    and v = 1 − 2u: the compiled pass and :func:`_resolve_doubtful`, as in :func:`quantile_fill_` (tests)."""
     import numpy as np
-    from scipy import special
 
     lam, v = np.ascontiguousarray(lam, dtype=np.float64), np.ascontiguousarray(v, dtype=np.float64)
-    n = lam.size
     e32 = torch.erfinv(torch.from_numpy(v).float()).numpy()
-    k, doubtful = np.empty(n), np.empty(n, dtype=bool)
+    k, doubtful = np.empty(lam.size), np.empty(lam.size, dtype=bool)
     _kernel()(lam, v, e32, k, doubtful, QUANTILE_MIN_RATE, QUANTILE_MAX_RATE,
               _ERR_SAFETY * _ERR_A, _ERR_SAFETY * _ERR_B, _ERFINV32_REL)
     idx = np.flatnonzero(doubtful)
-    vi = v[idx]
-    w = torch.from_numpy(np.where(vi < 0.0, -special.ndtri((1.0 + vi) / 2.0), special.ndtri((1.0 - vi) / 2.0)))
-    lt = torch.from_numpy(lam[idx])
-    k[idx] = _exact_quantiles(_expansion(lt, w).numpy(), _half_width(w, torch.rsqrt(lt)).numpy(), lam[idx], vi)
+    k[idx] = _resolve_doubtful(lam[idx], v[idx])
     return k, doubtful
 
 
