@@ -1,14 +1,14 @@
-"""Study: how much the PaDiM detector's faint-dust AUROC depends on its self-trained features.
+"""Study: how much a feature detector's faint-dust AUROC depends on its self-trained features.
 
-    .venv/bin/python bench/study_qualify_features.py [--seeds 0,1,2,3] [--steps 300]
+    .venv/bin/python bench/study_qualify_features.py [--detector padim|patchcore] [--seeds 0,1,2,3]
 
 Not a benchmark of shipped behaviour: a study for issue 7 (learned detectors not robust
 across pretext seeds). Same held-back lot as ``bench_qualify.py`` (100 good modules, 20 per
 area-defect kind, ``dust_low`` = 0.5–2 % peak contrast; 40 good modules to fit), and for each
 pretext seed two feature sets of the same trained :class:`FeatureNet`:
 
-  base   the shipped features (encoder levels 2 and 3, pooled);
-  den    the network's own output — its estimate of the smooth structure under the noise —
+  base   ``features="encoder"`` (encoder levels 2 and 3, pooled; the default before this study);
+  den    ``features="denoised"`` (the default since): the network's own output — its estimate of the smooth structure under the noise —
          at ½ resolution, box-averaged over 3, 5, 9, 15 and 25 map pixels (a learned
          multi-scale matched filter; 5 dimensions instead of 96).
 
@@ -29,24 +29,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_qualify as BQ  # noqa: E402  (same design and lot)
 
-from camforge.qualify.detectors import inject_area_defects, make_detector, nets  # noqa: E402
+from camforge.qualify.detectors import inject_area_defects, make_detector  # noqa: E402
 from camforge.qualify.simulate import DefectsConfig, simulate_module  # noqa: E402
 
 KINDS = ["dust", "dust_low", "scratch", "shading", "contamination"]
-_BASE = nets.FeatureNet.features
-
-
-def _den_features(self, x):
-    d2 = F.avg_pool2d(self.forward(x), 2)
-    return torch.cat([F.avg_pool2d(d2, k, 1, k // 2, count_include_pad=False) for k in (3, 5, 9, 15, 25)], 1)
-
-
 def _auroc_per_kind(scores, kinds):
     from sklearn.metrics import roc_auc_score
 
@@ -64,6 +55,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", default="0,1,2,3")
     ap.add_argument("--steps", type=int, default=300, help="pretext training steps")
+    ap.add_argument("--detector", default="padim", choices=["padim", "patchcore"])
     ap.add_argument("--json")
     a = ap.parse_args()
     torch.set_num_threads(2)
@@ -88,20 +80,17 @@ def main() -> None:
     blem = make_detector("blemish")
     blem.fit(fit, calibration=fit[:10])
     rows.append(("classical blemish", "—", _auroc_per_kind([blem.score(r)[0] for r in test], kinds)))
-    try:
-        for seed in [int(s) for s in a.seeds.split(",")]:
-            for variant in ("base", "den"):
-                nets.FeatureNet.features = _den_features if variant == "den" else _BASE
-                det = make_detector("padim", threads=2, seed=seed, pretext_steps=a.steps)
-                det.fit(fit, calibration=fit[:10])
-                vs = np.array([det.score(r)[0] for r in vgood + vbad])
-                va = float(roc_auc_score([0] * len(vgood) + [1] * len(vbad), vs))
-                sc = np.array([det.score(r)[0] for r in test])
-                store[(variant, seed)] = (vs, sc, va)
-                rows.append((f"padim {variant} seed {seed}", f"{va:.3f}", _auroc_per_kind(sc, kinds)))
-                print(f"  {rows[-1][0]}: validation {va:.3f}, dust_low {rows[-1][2]['dust_low']:.3f}", flush=True)
-    finally:
-        nets.FeatureNet.features = _BASE
+    for seed in [int(s) for s in a.seeds.split(",")]:
+        for variant in ("base", "den"):
+            det = make_detector(a.detector, threads=2, seed=seed, pretext_steps=a.steps,
+                                features="denoised" if variant == "den" else "encoder")
+            det.fit(fit, calibration=fit[:10])
+            vs = np.array([det.score(r)[0] for r in vgood + vbad])
+            va = float(roc_auc_score([0] * len(vgood) + [1] * len(vbad), vs))
+            sc = np.array([det.score(r)[0] for r in test])
+            store[(variant, seed)] = (vs, sc, va)
+            rows.append((f"{a.detector} {variant} seed {seed}", f"{va:.3f}", _auroc_per_kind(sc, kinds)))
+            print(f"  {rows[-1][0]}: validation {va:.3f}, dust_low {rows[-1][2]['dust_low']:.3f}", flush=True)
 
     def ensemble(keys):
         z = [(store[k][1] - store[k][0][:len(vgood)].mean()) / store[k][0][:len(vgood)].std() for k in keys]

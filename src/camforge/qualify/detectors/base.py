@@ -195,7 +195,10 @@ def load_detector(path: str | Path) -> Detector:
     kind = cfg.get("kind")
     if kind not in _REGISTRY:
         raise FormatError(f"{cfg_path}: unknown detector kind {kind!r}; known: {', '.join(_REGISTRY)}")
-    det = _REGISTRY[kind](**cfg.get("params", {}))
+    params = dict(cfg.get("params", {}))
+    if kind in ("padim", "patchcore") and "features" not in params:
+        params["features"] = "encoder"  # saved before the setting existed: the encoder features
+    det = _REGISTRY[kind](**params)
     det.threshold = cfg.get("threshold")
     det.target_frr = cfg.get("target_frr")
     det.fitted = bool(cfg.get("fitted", False))

@@ -53,6 +53,19 @@ class FeatureNet(nn.Module):
         d1 = self.dec1(torch.cat([e1, F.interpolate(d2, size=e1.shape[-2:], mode="bilinear", align_corners=False)], 1))
         return self.out(d1)
 
+    #: box sizes (in ½-resolution map pixels) of :meth:`denoised_features`
+    DENOISED_SCALES = (3, 5, 9, 15, 25)
+
+    def denoised_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Patch features ``[B, 5, h/2, w/2]``: the network's own output — its estimate of the
+        smooth structure under the noise, what the pretext trains directly — at ½ resolution,
+        box-averaged over 3, 5, 9, 15 and 25 map pixels (a learned multi-scale matched filter
+        for shadows of every size). Steadier across pretext seeds than the encoder activations
+        (``bench/study_qualify_features.py``)."""
+        d2 = F.avg_pool2d(self.forward(x), 2)
+        return torch.cat([F.avg_pool2d(d2, k, stride=1, padding=k // 2, count_include_pad=False)
+                          for k in self.DENOISED_SCALES], 1)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Patch features ``[B, 6w, h/2, w/2]``: encoder levels 2 and 3 (and level 3 pooled over
         5×5 for wide shadows) at ½ resolution, locally averaged over 3×3 (PatchCore's

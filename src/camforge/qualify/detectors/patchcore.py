@@ -17,6 +17,10 @@ per-position spread is too noisy and the benchmark's image AUROC drops).
 
 The features come from :class:`~camforge.qualify.detectors.nets.FeatureNet`, trained by
 camforge on its denoising pretext — no downloaded weights, raw float z-maps, any bit depth.
+``features="denoised"`` (default) uses the network's own output — its estimate of the smooth
+structure under the noise — box-averaged at five scales; ``"encoder"`` the encoder activations
+(the earlier default: better on nothing measured, and it varied more with the pretext seed);
+``"both"`` their concatenation.
 Covers area defects: dust, particles, scratches, shading anomalies, contamination.
 """
 
@@ -33,10 +37,21 @@ from camforge.qualify.detectors.nets import FeatureNet, train_feature_net
 from camforge.qualify.flatfield import AnalysisMap
 
 
-def _features(net: FeatureNet, z: np.ndarray) -> torch.Tensor:
+FEATURES = ("denoised", "encoder", "both")
+
+
+def _features(net: FeatureNet, z: np.ndarray, kind: str = "denoised") -> torch.Tensor:
+    """Patch features ``[D, h/2, w/2]`` of a z-map: ``denoised`` (the net's output at five box
+    scales, D = 5), ``encoder`` (encoder activations, D = 6·width) or ``both``."""
+    if kind not in FEATURES:
+        raise InputError(f"features {kind!r}: use one of {', '.join(FEATURES)}")
     with torch.no_grad():
         x = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[None, None]
-        return net.features(x)[0]  # [D, h2, w2]
+        if kind == "denoised":
+            return net.denoised_features(x)[0]
+        if kind == "encoder":
+            return net.features(x)[0]
+        return torch.cat([net.features(x), net.denoised_features(x)], 1)[0]
 
 
 def greedy_coreset(x: torch.Tensor, n: int, *, proj_dim: int = 16, seed: int = 0) -> torch.Tensor:
@@ -88,7 +103,8 @@ class _FeatureDetector(Detector):
 @register
 class PatchCoreDetector(_FeatureDetector):
     kind = "patchcore"
-    defaults = {"bin": 1, "degree": 4, "shading": "radial", "width": 16, "pretext_steps": 300, "coreset": 3000, "seed": 0, "threads": None, "topk_px": 256}
+    defaults = {"bin": 1, "degree": 4, "shading": "radial", "width": 16, "pretext_steps": 300, "coreset": 3000, "seed": 0,
+                "threads": None, "topk_px": 256, "features": "denoised"}
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -97,7 +113,7 @@ class PatchCoreDetector(_FeatureDetector):
     def _fit(self, maps, progress=None, **kwargs):
         if self.net is None:
             self._train_net(progress)
-        feats = [_features(self.net, am.z) for am in maps]
+        feats = [_features(self.net, am.z, self.params["features"]) for am in maps]
         x = torch.cat([f.flatten(1).T for f in feats], 0)
         with deterministic(self.params["seed"], self.params.get("threads")):
             idx = greedy_coreset(x, int(self.params["coreset"]), seed=self.params["seed"])
@@ -108,7 +124,7 @@ class PatchCoreDetector(_FeatureDetector):
     def _score_map(self, am: AnalysisMap) -> np.ndarray:
         if self.bank is None:
             raise InputError("the patchcore detector has no memory bank: fit it first")
-        f = _features(self.net, am.z)
+        f = _features(self.net, am.z, self.params["features"])
         D, h, w = f.shape
         q = f.flatten(1).T
         best = torch.empty(q.shape[0])
@@ -131,7 +147,7 @@ class PatchCoreDetector(_FeatureDetector):
 class PadimDetector(_FeatureDetector):
     kind = "padim"
     defaults = {"bin": 1, "degree": 4, "shading": "radial", "width": 16, "pretext_steps": 300, "seed": 0,
-                "threads": None, "ridge": 0.01, "position_norm": False, "topk_px": 256}
+                "threads": None, "ridge": 0.01, "position_norm": False, "topk_px": 256, "features": "denoised"}
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -143,7 +159,7 @@ class PadimDetector(_FeatureDetector):
     def _fit(self, maps, progress=None, **kwargs):
         if self.net is None:
             self._train_net(progress)
-        x = torch.cat([_features(self.net, am.z).flatten(1).T for am in maps], 0).double()
+        x = torch.cat([_features(self.net, am.z, self.params["features"]).flatten(1).T for am in maps], 0).double()
         mu = x.mean(0)
         xc = x - mu
         cov = xc.T @ xc / max(1, x.shape[0] - 1)
@@ -159,7 +175,7 @@ class PadimDetector(_FeatureDetector):
             self.pos_std = torch.from_numpy(np.maximum(raw.std(0), 0.25 * raw.std())).float()
 
     def _distance(self, am: AnalysisMap) -> np.ndarray:
-        f = _features(self.net, am.z)
+        f = _features(self.net, am.z, self.params["features"])
         D, h, w = f.shape
         d = f.flatten(1).T - self.mean
         m = torch.sqrt(torch.clamp(((d @ self.precision) * d).sum(1), min=0))
