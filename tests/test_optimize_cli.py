@@ -60,7 +60,25 @@ def _space(tmp_path, **change) -> str:
     return str(p)
 
 
+def test_optimize_generative_proposes_designs_for_the_target(tmp_path, capsys):
+    """--propose: after a generative study, new designs for the space's target spec, each with the
+    critic's probability of meeting it; the designs respect the analytic constraints."""
+    from camforge.design import Problem
+
+    rc, o, e = _run(capsys, "phone_main", "--method", "generative", "--budget", 40, "--executor", "serial",
+                    "--out", tmp_path, "--option", "n_init=32", "--option", "epochs=40", "--propose", 4, "--json")
+    assert rc == 0, e
+    s = json.loads(o)
+    doc = json.loads(open(s["proposals"]).read())
+    assert doc["trained_on"] == 40 and doc["target"] and len(doc["proposals"]) == 4
+    pr = Problem("phone_main", "fast")
+    for p in doc["proposals"]:
+        assert 0.0 <= p["p_meets_target"] <= 1.0 and pr.space.is_feasible(p["params"])
+
+
 @pytest.mark.parametrize("change, args, match", [
+    ({}, ("--method", "sobol", "--propose", "3"), "--propose needs --method generative"),
+    ({"target": []}, ("--method", "generative", "--propose", "3"), "has no target spec"),
     ({"constraints": ["z_height_mm <= 2.0"]}, (), "infeasible design space"),
     ({"constraints": ["cost_usd <= 5", "cost_usd >= 10"]}, (), "contradictory constraints"),
     ({"objectives": [{"name": "mtf50_corner_lp_per_pw", "direction": "maximize"}]}, (), "unknown quantity 'mtf50_corner_lp_per_pw'"),

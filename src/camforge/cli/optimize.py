@@ -28,6 +28,9 @@ def optimize_cmd(
     batch: int = typer.Option(None, "--batch", help="Designs evaluated in parallel per step (default per method)."),
     option: list[str] = typer.Option(None, "--option", "-o", help="Method option key=value (repeatable), e.g. population_size=20."),
     as_json: bool = typer.Option(False, "--json", help="Print the study summary as JSON."),
+    propose: int = typer.Option(0, "--propose", help="With --method generative: after the study, propose this many new "
+                                "designs for the space's target spec (CVAE screened by a GP critic, trained on every "
+                                "evaluation) into OUT/proposals.json; they are not evaluated."),
 ) -> None:
     """Optimize a camera design: random/Sobol search, NSGA-II, multi-objective Bayesian
     optimization (BoTorch qLogNEHVI), reinforcement learning (PPO), generative inverse design
@@ -70,6 +73,14 @@ def optimize_cmd(
         return
     from camforge.design import run_study
 
+    if propose and m != "generative":
+        from camforge.errors import ConfigError
+
+        raise ConfigError(f"--propose needs --method generative (got {m})")
+    if propose and not sp.target:
+        from camforge.errors import ConfigError
+
+        raise ConfigError(f"--propose: design space {sp.name!r} has no target spec (add target: [...] to it)")
     if m == "rl" and "checkpoint" not in opts:
         opts["checkpoint"] = str(out / "rl_policy.zip")
     with progress_bar(f"{m} on {sp.name}") as bar:
@@ -80,6 +91,8 @@ def optimize_cmd(
     summary = {"study": res.name, "storage": res.storage, "method": res.method, "space": sp.name,
                "evaluations": len(res.evaluations), "feasible": int(res.feasible().sum()), "pareto": len(res.pareto),
                "hypervolume": hv, "wall_time_s": res.wall_time_s, "report": str(res.report) if res.report else None}
+    if propose:
+        summary["proposals"] = str(_propose(res, propose, seed, opts, out))
     if as_json:
         typer.echo(json.dumps(summary, indent=1))
         return
@@ -96,6 +109,29 @@ def optimize_cmd(
     Console().print(t)
     typer.echo(f"hypervolume: {hv:.6g}" if hv is not None else "hypervolume: (no reference point in the space)")
     typer.echo(f"report: {res.report}  study: {res.name} in {res.storage} (rerun to resume)")
+    if propose:
+        typer.echo(f"proposals for the target spec: {summary['proposals']}")
+
+
+def _propose(res, n: int, seed: int, opts: dict, out: Path) -> Path:
+    """``n`` designs for the space's target from a CVAE + GP critic trained on the study."""
+    import math
+
+    from camforge.design.optimizers.generative import GenerativeOptimizer, TargetSurrogate
+    from camforge.io.atomic import atomic_write_text
+
+    pr = res.problem
+    keep = {"latent_dim", "epochs", "oversample"}
+    g = GenerativeOptimizer(seed=seed, **{k: v for k, v in opts.items() if k in keep})
+    g.bind(pr)
+    g.setup(pr, None, res.evaluations)
+    props = g.propose_for_target(n)
+    ok = [e for e in res.evaluations if e.ok and all(math.isfinite(v) for v in e.objectives)]
+    prob = TargetSurrogate(pr, ok, seed=seed).probability(props) if props else []
+    doc = {"space": pr.space.name, "target": [k.text for k in pr.space.target], "study": res.name,
+           "trained_on": len(ok), "proposals": [{"params": p, "p_meets_target": float(q)} for p, q in zip(props, prob)]}
+    path = atomic_write_text(Path(out) / "proposals.json", json.dumps(doc, indent=1))
+    return path
 
 
 def _cell(v) -> str:
