@@ -78,6 +78,14 @@ def plan_metric_names(plan, kind: str = "scorecard", lux=None) -> list[str]:
     return names
 
 
+def outcome_env(quantities: dict[str, Any], metrics: dict[str, float | None]) -> dict[str, Any]:
+    """Names → values that constraint and target expressions are evaluated on: the numeric
+    quantities, then the metrics (an unmeasured metric, ``None``, is NaN)."""
+    env = {k: v for k, v in quantities.items() if not isinstance(v, str)}
+    env.update({k: (float("nan") if v is None else v) for k, v in metrics.items()})
+    return env
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """One evaluated design.
@@ -212,8 +220,7 @@ class Problem:
     def score(self, params: dict[str, Any], metrics: dict[str, float | None], quantities: dict[str, Any],
               duration_s: float = 0.0) -> Evaluation:
         """Objectives, violations and feasibility from metrics and quantities."""
-        env = {k: v for k, v in quantities.items() if not isinstance(v, str)}
-        env.update({k: (float("nan") if v is None else v) for k, v in metrics.items()})
+        env = outcome_env(quantities, metrics)
         for name in self.metric_names:
             env.setdefault(name, float("nan"))
         derived = {}
@@ -244,8 +251,7 @@ class Problem:
         """Whether an evaluation meets the space's ``target`` spec (and all constraints)."""
         if not ev.ok or not ev.feasible:
             return False
-        env = {k: v for k, v in ev.quantities.items() if not isinstance(v, str)}
-        env.update({k: (float("nan") if v is None else v) for k, v in ev.metrics.items()})
+        env = outcome_env(ev.quantities, ev.metrics)
         return all(k.violation(env) <= 0 for k in self.space.target)
 
 

@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from camforge.design.optimizers.base import Optimizer, Proposal
-from camforge.design.problem import Evaluation, ObjectiveScaler, Problem
+from camforge.design.problem import Evaluation, ObjectiveScaler, Problem, outcome_env
 
 
 def _torch():
@@ -138,8 +138,7 @@ def target_violation(problem: Problem, ev: Evaluation) -> float:
     """Summed relative violation of the space's target spec and constraints (0: met)."""
     if not ev.ok:
         return math.inf
-    env = {k: v for k, v in ev.quantities.items() if not isinstance(v, str)}
-    env.update({k: (math.nan if v is None else v) for k, v in ev.metrics.items()})
+    env = outcome_env(ev.quantities, ev.metrics)
     tot = 0.0
     for k in list(problem.space.target) + list(problem.constraints):
         v = k.violation(env)
@@ -303,8 +302,7 @@ class TargetSurrogate:
     def _slack(k, e: Evaluation) -> float:
         if not e.ok:
             return math.nan
-        env = {q: v for q, v in e.quantities.items() if not isinstance(v, str)}
-        env.update({q: (math.nan if v is None else v) for q, v in e.metrics.items()})
+        env = outcome_env(e.quantities, e.metrics)
         v = k.violation(env)
         if not math.isfinite(v):
             return math.nan
