@@ -127,7 +127,9 @@ def _propose(res, n: int, seed: int, opts: dict, out: Path) -> Path:
     g.setup(pr, None, res.evaluations)
     props = g.propose_for_target(n)
     ok = [e for e in res.evaluations if e.ok and all(math.isfinite(v) for v in e.objectives)]
-    prob = TargetSurrogate(pr, ok, seed=seed).probability(props) if props else []
+    prob = g.log.get("target_probability")  # the critic that screened them (absent: too few candidates)
+    if prob is None or len(prob) != len(props):
+        prob = TargetSurrogate(pr, ok, seed=seed).probability(props) if props else []
     doc = {"space": pr.space.name, "target": [k.text for k in pr.space.target], "study": res.name,
            "trained_on": len(ok), "proposals": [{"params": p, "p_meets_target": float(q)} for p, q in zip(props, prob)]}
     path = atomic_write_text(Path(out) / "proposals.json", json.dumps(doc, indent=1))

@@ -233,12 +233,14 @@ class GenerativeOptimizer(Optimizer):
 
         ``screen``: decode ``screen × n`` candidates and keep the ``n`` most likely to meet
         the spec under :class:`TargetSurrogate` (Gaussian processes of each target term's
-        slack, trained on the same evaluations); 0 or 1 keeps the first ``n`` decoded.
+        slack, trained on the same evaluations; their probabilities go to
+        ``log["target_probability"]``); 0 or 1 keeps the first ``n`` decoded.
         """
         if not self.problem.space.target:
             from camforge.errors import ConfigError
 
             raise ConfigError(f"design space {self.problem.space.name!r} has no target spec (target: [...])")
+        self.log.pop("target_probability", None)
         vae, scaler, X, C = self._train()
         ok = [e for e in self.data if e.ok and all(math.isfinite(v) for v in e.objectives)]
         tv = np.array([target_violation(self.problem, e) for e in ok])
@@ -257,6 +259,7 @@ class GenerativeOptimizer(Optimizer):
         lp = sur.log_probability(cands)
         order = np.argsort(-lp, kind="stable")[:n]
         self.log.setdefault("screen_probability", []).append(float(np.exp(lp[order]).mean()))
+        self.log["target_probability"] = [float(np.exp(lp[i])) for i in order]  # of the designs returned
         return [cands[i] for i in order]
 
 
