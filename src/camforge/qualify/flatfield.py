@@ -5,10 +5,13 @@ Every detector and measurement of :mod:`camforge.qualify` starts here:
 1. :func:`as_raw` accepts a :class:`~camforge.types.Raw`, or a 2-D array / tensor in DN with
    its CFA and black level (real frames read with :func:`camforge.io.read_image`);
 2. :func:`flat_relative` subtracts the black level per CFA site, splits the mosaic into its
-   CFA planes and divides each plane by a robust low-order 2-D polynomial surface (Legendre,
-   degree 4 by default, refitted with outliers excluded so blemishes do not bend it). The
-   result is the *relative response* (1 = the local expected level) at full resolution, plus
-   each plane's shading surface;
+   CFA planes and divides each plane by its expected shading: a robust low-order 2-D
+   polynomial surface (Legendre, degree 4, or a radial lens model; refitted with outliers
+   excluded so blemishes do not bend it) or — when good modules of the same design are at
+   hand — a *golden reference* (:func:`shading_reference`, the median of good modules'
+   normalised flats) times a robust quadratic correction for the module's own gain, decentre
+   and colour shading. The result is the *relative response* (1 = the local expected level)
+   at full resolution, plus each plane's shading surface;
 3. :func:`analysis_map` turns it into the detectors' input: isolated outlier pixels (defect
    pixels — the defect-pixel maps' job) are replaced by their same-colour 3×3 median, the
    CFA tile is binned (so every colour counts once), optionally binned further, and the
@@ -25,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import ndimage
+from scipy import ndimage, stats
+from scipy.signal import savgol_filter
 
 from camforge.cfa import cfa_tile, normalize_cfa
 from camforge.errors import InputError, MeasurementError
@@ -109,6 +113,10 @@ def _radial_basis(yy: np.ndarray, xx: np.ndarray, cy: float, cx: float) -> np.nd
     return np.stack([np.ones_like(r2), xx, yy, r2, r2 * r2, r2 * r2 * r2], axis=-1)
 
 
+def _correction_basis(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+    return np.stack([np.ones_like(xx), xx, yy, xx * xx + yy * yy], axis=-1)
+
+
 def robust_surface(plane: np.ndarray, degree: int = 4, *, model: str = "legendre", block: int | None = None,
                    iterations: int = 3, clip_sigma: float = 3.0, centre: tuple[float, float] | None = None,
                    return_centre: bool = False):
@@ -127,7 +135,7 @@ def robust_surface(plane: np.ndarray, degree: int = 4, *, model: str = "legendre
     optical centre (``(cy, cx)`` in units of half the long side); ``return_centre`` returns
     ``(surface, centre)``.
     """
-    if model not in ("legendre", "radial"):
+    if model not in ("legendre", "radial", "correction"):
         raise InputError(f"shading model must be 'legendre' or 'radial', got {model!r}")
     h, w = plane.shape
     b = block or max(1, min(h, w) // 24)
@@ -179,6 +187,13 @@ def robust_surface(plane: np.ndarray, degree: int = 4, *, model: str = "legendre
         for k, (i, j) in enumerate(terms):
             surf += coef[k] * Ly[:, i][:, None] * Lx[:, j][None, :]
         return (surf.astype(np.float32), None) if return_centre else surf.astype(np.float32)
+    py = ((np.arange(h) + 0.5) / b - hb / 2) / s_norm
+    px = ((np.arange(w) + 0.5) / b - wb / 2) / s_norm
+    PY, PX = np.meshgrid(py, px, indexing="ij")
+    if model == "correction":  # gain, gradient and r² about the frame centre (see flat_relative)
+        coef, _, _ = robust(_correction_basis(YY, XX).reshape(hb * wb, -1))
+        surf = (_correction_basis(PY, PX) @ coef).astype(np.float32)
+        return (surf, None) if return_centre else surf
     # radial: search the optical centre on a coarse then a fine grid (score: mean |residual|
     # of the kept blocks, penalised for blocks dropped)
     best = None
@@ -198,11 +213,61 @@ def robust_surface(plane: np.ndarray, degree: int = 4, *, model: str = "legendre
     _, (cy, cx), coef = best
     if centre is not None:
         coef, _, _ = robust(_radial_basis(YY, XX, cy, cx).reshape(hb * wb, -1))
-    py = ((np.arange(h) + 0.5) / b - hb / 2) / s_norm
-    px = ((np.arange(w) + 0.5) / b - wb / 2) / s_norm
-    PY, PX = np.meshgrid(py, px, indexing="ij")
     surf = (_radial_basis(PY, PX, cy, cx) @ coef).astype(np.float32)
     return (surf, (cy, cx)) if return_centre else surf
+
+
+def _planes(raw: Raw) -> tuple[np.ndarray, np.ndarray, int, str]:
+    """``(planes [n², H/n, W/n], signal [H, W] cropped to whole tiles, n, cfa)`` of a flat field."""
+    cfa = normalize_cfa(raw.meta.cfa)
+    n = tile_size(cfa)
+    x = black_subtracted(raw)
+    H, W = x.shape
+    if H < 8 * n or W < 8 * n:
+        raise MeasurementError(f"frame {W} × {H} is too small for flat-field analysis (need at least {8 * n} px a side)")
+    x = x[: H // n * n, : W // n * n]
+    return pack(x, n), x, n, cfa
+
+
+def shading_reference(frames, *, smooth_px: float = 1.0) -> np.ndarray:
+    """Golden shading reference ``[n², H/n, W/n]`` (float32, each plane of mean 1) from good modules' flat fields.
+
+    Each frame's CFA planes are divided by the frame's mean signal; the reference is their
+    per-pixel 20 % trimmed mean (a blemish on a few golden modules does not enter it, and the
+    noise stays near that of the plain mean: the median's, 1.25× higher, cost the benchmark's
+    dust detection), smoothed with a Gaussian of
+    local quadratic fits over ``6 · smooth_px + 1`` plane pixels (Savitzky-Golay, separable,
+    fitted up to the edges — unbiased on the steep vignetting, where a Gaussian blur is ~1 %
+    off in the corners) to damp the noise of few frames (noise σ ÷ 3 for 1 px); a wider
+    kernel left a systematic residual in the qualification benchmark. Used by :func:`flat_relative` with ``model="reference"``: a
+    module's expected flat is this reference times a smooth correction, so a broad blemish
+    (contamination glare, a shading anomaly) is not absorbed by a flexible per-module fit.
+
+    Args:
+        frames: flat fields (what :func:`as_raw` accepts) of good modules of one design, one
+            frame size and CFA; exposure levels may differ.
+    """
+    planes = []
+    for f in frames:
+        p, x, n, cfa = _planes(as_raw(f))
+        mean = float(x.mean())
+        if not mean > 0:
+            raise MeasurementError(f"a reference flat field has no signal above black (mean {mean:.3g} DN)")
+        if planes and p.shape != planes[0].shape:
+            raise InputError(f"reference flat fields must have one size and CFA: got planes {p.shape} and "
+                             f"{planes[0].shape}")
+        planes.append(p / mean)
+    if not planes:
+        raise InputError("a shading reference needs at least one good flat field")
+    med = stats.trim_mean(np.stack(planes), 0.2, axis=0) if len(planes) > 1 else planes[0]
+    if smooth_px > 0:
+        # local quadratic fits (Savitzky-Golay, separable; fitted up to the frame edge): they
+        # do not bias the steep vignetting of the corners as a Gaussian blur does (~1 %)
+        win = 2 * int(round(3 * smooth_px)) + 1
+        if min(med.shape[1:]) > win:
+            med = savgol_filter(savgol_filter(med, win, 2, axis=1, mode="interp"), win, 2, axis=2,
+                                       mode="interp")
+    return (med / med.mean(axis=(1, 2), keepdims=True)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -225,21 +290,34 @@ class FlatResponse:
     mean_dn: float
 
 
-def flat_relative(raw: Raw, *, degree: int = 4, model: str = "legendre") -> FlatResponse:
-    """Relative response of a flat-field capture (see the module notes)."""
+def flat_relative(raw: Raw, *, degree: int = 4, model: str = "legendre", reference: np.ndarray | None = None,
+                  correction: str = "lens") -> FlatResponse:
+    """Relative response of a flat-field capture (see the module notes).
+
+    ``model``: ``"legendre"`` or ``"radial"`` (:func:`robust_surface` per plane), or
+    ``"reference"``: each plane is the golden ``reference`` (:func:`shading_reference`) times a
+    robust Legendre surface of ``correction_degree`` (2: gain, gradient and curvature — what
+    transmission, decentre and colour-shading spread change) fitted to the plane / reference.
+    """
     raw = as_raw(raw)
-    cfa = normalize_cfa(raw.meta.cfa)
-    n = tile_size(cfa)
-    x = black_subtracted(raw)
-    H, W = x.shape
-    if H < 8 * n or W < 8 * n:
-        raise MeasurementError(f"frame {W} × {H} is too small for flat-field analysis (need at least {8 * n} px a side)")
-    x = x[: H // n * n, : W // n * n]
+    planes, x, n, cfa = _planes(raw)
     mean = float(x.mean())
     if not mean > 0:
         raise MeasurementError(f"the flat field has no signal above black (mean {mean:.3g} DN)")
-    planes = pack(x, n)
-    if model == "radial" and len(planes) > 1:
+    if model == "reference":
+        if reference is None:
+            raise InputError("shading model 'reference' needs a reference (shading_reference() of good modules)")
+        ref = np.asarray(reference, dtype=np.float32)
+        if ref.shape != planes.shape:
+            raise InputError(f"the frame's CFA planes are {planes.shape} but the shading reference is {ref.shape}: "
+                             "score frames of the size and CFA the reference was made from")
+        safe_ref = np.where(ref > 1e-6, ref, np.inf)
+        if correction not in ("lens", "quadratic"):
+            raise InputError(f"correction must be 'lens' or 'quadratic', got {correction!r}")
+        cm, cd = ("correction", 2) if correction == "lens" else ("legendre", 2)
+        surfaces = np.stack([robust_surface(p / r, cd, model=cm) * r for p, r in zip(planes, safe_ref)])
+        surfaces = np.where(np.isfinite(surfaces), surfaces, 0.0)
+    elif model == "radial" and len(planes) > 1:
         # one optical centre for every colour plane, searched on their mean
         _, c = robust_surface(planes.mean(axis=0), degree, model=model, return_centre=True)
         surfaces = np.stack([robust_surface(p, degree, model=model, centre=c) for p in planes])
@@ -289,21 +367,64 @@ class AnalysisMap:
     full_shape: tuple[int, int]
 
 
+def local_noise_sigma(m: np.ndarray, signal: np.ndarray, *, block: int = 8) -> np.ndarray:
+    """Noise σ of a relative-response map at every pixel, from the photon-transfer model.
+
+    A flat's relative noise is σ² = a + b / S: a fixed part (PRNU, which scales with the
+    signal) and shot noise (Poisson, ∝ 1/S) — so where the lens vignettes, the map is
+    noisier (a third more variance in the corners of the benchmark's modules). ``a`` and ``b``
+    are fitted (least squares, non-negative, one robust refit) to the σ² of ``block`` × ``block``
+    blocks (from the median absolute difference of horizontal neighbours, robust to blemishes)
+    against the blocks' mean expected signal ``S`` (``signal``, same grid as ``m``, any unit).
+    """
+    d = np.diff(np.asarray(m, dtype=np.float64), axis=1)
+    h, w = d.shape
+    b = max(2, min(block, h // 4, w // 4))
+    hb, wb = h // b, w // b
+    blocks = d[: hb * b, : wb * b].reshape(hb, b, wb, b).transpose(0, 2, 1, 3).reshape(hb * wb, b * b)
+    med = np.median(blocks, axis=1, keepdims=True)
+    var_b = (1.4826 * np.median(np.abs(blocks - med), axis=1)) ** 2 / 2
+    s_b = bin_mean(np.asarray(signal, dtype=np.float64)[: hb * b, : wb * b], b).ravel()
+    A = np.stack([np.ones_like(s_b), 1.0 / np.maximum(s_b, 1e-12)], axis=1)
+    keep = np.isfinite(var_b) & (s_b > 0)
+    coef = np.array([np.median(var_b[keep]), 0.0])
+    for _ in range(2):
+        if keep.sum() < 4:
+            break
+        sol, *_ = np.linalg.lstsq(A[keep], var_b[keep], rcond=None)
+        if sol[1] < 0:  # no shot-noise term: constant σ
+            sol = np.array([np.mean(var_b[keep]), 0.0])
+        elif sol[0] < 0:
+            sol = np.array([0.0, float(np.sum(A[keep, 1] * var_b[keep]) / np.sum(A[keep, 1] ** 2))])
+        coef = sol
+        r = var_b - A @ coef
+        mad = 1.4826 * np.median(np.abs(r[keep])) + 1e-30
+        keep = keep & (np.abs(r) <= 3 * mad)
+    var = coef[0] + coef[1] / np.maximum(np.asarray(signal, dtype=np.float64), 1e-12)
+    return np.sqrt(np.maximum(var, 1e-18)).astype(np.float32)
+
+
 def analysis_map(image, *, bin: int = 1, degree: int = 4, model: str = "legendre", outlier_sigma: float = 6.0, clip: float = 50.0,
-                 response: FlatResponse | None = None, exclude: np.ndarray | None = None) -> AnalysisMap:
+                 response: FlatResponse | None = None, exclude: np.ndarray | None = None,
+                 reference: np.ndarray | None = None, noise: str = "global") -> AnalysisMap:
     """The z-map the area detectors work on (see the module notes).
 
     Args:
         image: a flat-field :class:`Raw` (or what :func:`as_raw` accepts).
         bin: extra binning after the CFA tile (1 = one map pixel per CFA tile).
-        degree, model: the shading surface (:func:`robust_surface`).
+        degree, model, reference: the expected shading (:func:`flat_relative`).
         outlier_sigma: isolated pixels further than this from their same-colour median are
             replaced by it (defect pixels are the defect-pixel detector's job).
         clip: |z| is clipped here (dead columns would otherwise dominate learned models).
         exclude: ``[H, W]`` bool, pixels to replace by their same-colour median too (known
             defect pixels and lines).
+        noise: ``"global"`` — z in units of the frame's one noise σ; ``"local"`` — in units of
+            the noise expected at each pixel (:func:`local_noise_sigma`: vignetted corners are
+            noisier), so a threshold means the same false-alarm rate everywhere.
     """
-    fr = response or flat_relative(as_raw(image), degree=degree, model=model)
+    if noise not in ("global", "local"):
+        raise InputError(f"noise must be 'global' or 'local', got {noise!r}")
+    fr = response or flat_relative(as_raw(image), degree=degree, model=model, reference=reference)
     rel = fr.rel
     med = plane_median3(rel, fr.n)
     dev = rel - med
@@ -319,7 +440,14 @@ def analysis_map(image, *, bin: int = 1, degree: int = 4, model: str = "legendre
     if n == 1 and bin == 1:
         m = rel
     sigma = noise_sigma(m)
-    z = np.clip((m - 1.0) / max(sigma, 1e-9), -clip, clip).astype(np.float32)
+    if noise == "local":
+        S = fr.surfaces.mean(axis=0) if n > 1 else fr.surfaces[0]
+        S = bin_mean(S, bin) if bin > 1 else S
+        S = S[: m.shape[0], : m.shape[1]]
+        smap = local_noise_sigma(m, S)
+        z = np.clip((m - 1.0) / np.maximum(smap, 1e-9), -clip, clip).astype(np.float32)
+    else:
+        z = np.clip((m - 1.0) / max(sigma, 1e-9), -clip, clip).astype(np.float32)
     return AnalysisMap(z=z, rel_binned=m.astype(np.float32), sigma=sigma, scale=step,
                        full_shape=(int(fr.rel.shape[0]), int(fr.rel.shape[1])))
 
@@ -348,5 +476,6 @@ def downsample_mask(mask: np.ndarray, scale: int) -> np.ndarray:
 
 __all__ = [
     "AnalysisMap", "FlatResponse", "analysis_map", "as_raw", "bin_mean", "black_subtracted", "downsample_mask",
-    "flat_relative", "noise_sigma", "pack", "plane_median3", "robust_surface", "unpack", "upsample_map",
+    "flat_relative", "local_noise_sigma", "noise_sigma", "pack", "plane_median3", "robust_surface", "shading_reference", "unpack",
+    "upsample_map",
 ]
