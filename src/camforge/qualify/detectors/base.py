@@ -5,8 +5,9 @@ a 2-D array in DN with its CFA and black level via :func:`camforge.qualify.flatf
 and returns an anomaly map at the frame's full resolution. Its decision threshold is set
 from good modules only, for a target false-reject rate (:meth:`Detector.calibrate`), and is
 stored with the model. :meth:`Detector.save` writes a folder with ``config.json`` and, for
-learned detectors, ``weights.pt`` (a torch ``state_dict``); :func:`load_detector` reads it
-back and gives identical scores.
+learned detectors, ``weights.pt`` (a torch ``state_dict``, with the golden shading reference
+of ``shading="reference"`` detectors); :func:`load_detector` reads it back and gives
+identical scores.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 
 from camforge.errors import ConfigError, FormatError, InputError
-from camforge.qualify.flatfield import AnalysisMap, analysis_map, as_raw, upsample_map
+from camforge.qualify.flatfield import AnalysisMap, analysis_map, as_raw, shading_reference, upsample_map
 from camforge.qualify.metrics import threshold_for_frr
 
 FORMAT_VERSION = 1
@@ -75,6 +76,8 @@ class Detector:
         self.target_frr: float | None = None
         self.fitted = False
         self.info: dict[str, Any] = {}
+        #: golden shading reference (``shading="reference"``), made from the fit's good modules
+        self.reference: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -85,8 +88,29 @@ class Detector:
         """The z-map (:func:`camforge.qualify.flatfield.analysis_map`) of one flat field."""
         if isinstance(image, AnalysisMap):
             return image
+        model = str(self.params.get("shading", "legendre"))
+        if model == "reference" and self.reference is None:
+            raise InputError(f"the {self.kind} detector has no shading reference: fit it on good modules' flat fields "
+                             "(raw frames, not analysis maps) or load a saved model")
         return analysis_map(as_raw(image), bin=int(self.params.get("bin", 1)), degree=int(self.params.get("degree", 4)),
-                            model=str(self.params.get("shading", "legendre")))
+                            model=model, reference=self.reference, noise=str(self.params.get("noise", "global")))
+
+    def _split(self, normal_images: Iterable, calibration: Iterable | None) -> tuple[list, list]:
+        """``(fit, calibration)`` items; without ``calibration`` the last quarter of the good modules.
+        With ``shading="reference"`` the golden reference is made from the fit items here."""
+        items = list(normal_images)
+        if len(items) < 2:
+            raise InputError(f"{self.kind}: fitting needs at least 2 good modules, got {len(items)}")
+        if calibration is None:
+            k = max(1, len(items) // 4)
+            fit_items, cal_items = items[:-k], items[-k:]
+        else:
+            fit_items, cal_items = items, list(calibration)
+        if self.params.get("shading") == "reference":
+            frames = [x for x in fit_items if not isinstance(x, AnalysisMap)]
+            if frames:
+                self.reference = shading_reference(frames)
+        return fit_items, cal_items
 
     # ------------------------------------------------------------------ api
     def fit(self, normal_images: Iterable, *, target_frr: float = 0.01, calibration: Iterable | None = None,
@@ -96,14 +120,9 @@ class Detector:
         The threshold comes from ``calibration`` images (good modules held out of the fit) or,
         when none are given, from the last quarter of ``normal_images`` held out of the fit.
         """
-        imgs = [self.prepare(x) for x in normal_images]
-        if len(imgs) < 2:
-            raise InputError(f"{self.kind}: fitting needs at least 2 good modules, got {len(imgs)}")
-        if calibration is None:
-            k = max(1, len(imgs) // 4)
-            fit_set, cal_set = imgs[:-k], imgs[-k:]
-        else:
-            fit_set, cal_set = imgs, [self.prepare(x) for x in calibration]
+        fit_items, cal_items = self._split(normal_images, calibration)
+        fit_set = [self.prepare(x) for x in fit_items]
+        cal_set = [self.prepare(x) for x in cal_items]
         self._fit(fit_set, progress=progress, **kwargs)
         self.fitted = True
         self.calibrate(cal_set, target_frr=target_frr)
@@ -170,6 +189,8 @@ class Detector:
         p = Path(path)
         p.mkdir(parents=True, exist_ok=True)
         state = self.state_dict()
+        if self.reference is not None:
+            state = {**state, "shading_reference": torch.from_numpy(np.ascontiguousarray(self.reference))}
         if state:
             with atomic_path(p / "weights.pt") as tmp:
                 torch.save(state, tmp)
@@ -209,6 +230,8 @@ def load_detector(path: str | Path) -> Detector:
             state = torch.load(w, map_location="cpu", weights_only=True)
         except Exception as e:  # torch raises many kinds on a corrupt file
             raise FormatError(f"cannot read {w}: {type(e).__name__}: {e}") from None
+        ref = state.pop("shading_reference", None)
+        det.reference = None if ref is None else ref.numpy()
         det.load_state_dict(state)
     return det
 

@@ -9,6 +9,9 @@ the usual flat-field normalisation — so it sees exactly what a real defect wou
 The masks are the defects' half-maximum regions. Loss: binary cross-entropy + soft Dice, on
 random crops (``crop`` map px); augmentation: flips. The image score is the mean of the ``topk_px`` highest
 values of the (Gaussian smoothed, σ = 1 map px) probability map. Threshold from good modules only.
+Its z-maps are made against the golden reference of the good modules it is fitted on, in units
+of the local photon-transfer noise (``shading="reference"``, ``noise="local"``; see
+:mod:`camforge.qualify.flatfield`), which the injected training defects see too.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from scipy import ndimage
 from camforge.errors import InputError
 from camforge.qualify.detectors.base import Detector, deterministic, register
 from camforge.qualify.detectors.nets import UNet
-from camforge.qualify.flatfield import AnalysisMap, analysis_map, as_raw, black_subtracted, downsample_mask
+from camforge.qualify.flatfield import AnalysisMap, as_raw, black_subtracted, downsample_mask
 from camforge.types import Raw
 
 
@@ -51,7 +54,7 @@ def inject_area_defects(raw: Raw, rng: np.random.Generator, kinds: list[str], *,
 class UNetDetector(Detector):
     kind = "unet"
     covers = ("dust", "particle", "scratch", "shading", "contamination")
-    defaults = {"bin": 1, "degree": 4, "shading": "radial", "width": 12, "steps": 400, "batch": 8, "crop": 48,
+    defaults = {"bin": 1, "degree": 4, "shading": "reference", "noise": "local", "width": 12, "steps": 400, "batch": 8, "crop": 48,
                 "samples_per_module": 4, "defect_fraction": 0.7, "lr": 3e-3, "seed": 0, "threads": None,
                 "topk_px": 256, "pitch_um": None, "f_number": 2.0, "dust_contrast": [0.004, 0.3], "scratch_contrast": [0.008, 0.15],
                 "kinds": ["dust", "particle", "scratch", "shading", "contamination"]}
@@ -64,14 +67,7 @@ class UNetDetector(Detector):
             defective=None, masks=None, **kwargs):
         """Train on good modules with injected defects (and on ``defective`` frames with their
         full-resolution ``masks`` when given), then calibrate the threshold on good modules."""
-        raws = [as_raw(x) for x in normal_images]
-        if len(raws) < 2:
-            raise InputError(f"unet: fitting needs at least 2 good modules, got {len(raws)}")
-        if calibration is None:
-            k = max(1, len(raws) // 4)
-            fit_set, cal_set = raws[:-k], raws[-k:]
-        else:
-            fit_set, cal_set = raws, list(calibration)
+        fit_set, cal_set = self._split([as_raw(x) for x in normal_images], calibration)
         self._train(fit_set, defective or [], masks or [], progress)
         self.fitted = True
         self.calibrate(cal_set, target_frr=target_frr)
@@ -94,11 +90,11 @@ class UNetDetector(Detector):
                     r2, m, _ = inject_area_defects(raw, rng, ks, pitch_um=pitch, f_number=p["f_number"], config=dc)
                 else:
                     r2, m = raw, np.zeros(raw.data.shape[-2:], bool)
-                am = analysis_map(r2, bin=p["bin"], degree=p["degree"], model=p["shading"])
+                am = self.prepare(r2)
                 xs.append(am.z)
                 ys.append(downsample_mask(m, am.scale)[: am.z.shape[0], : am.z.shape[1]])
         for raw, m in zip(defective, masks):
-            am = analysis_map(as_raw(raw), bin=p["bin"], degree=p["degree"], model=p["shading"])
+            am = self.prepare(as_raw(raw))
             xs.append(am.z)
             ys.append(downsample_mask(np.asarray(m).astype(bool), am.scale)[: am.z.shape[0], : am.z.shape[1]])
         shapes = {x.shape for x in xs}
