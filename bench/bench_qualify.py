@@ -53,33 +53,63 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def make_sets(n_fit: int, n_good: int, n_per_kind: int, n_cal: int):
+def make_sets(n_fit: int, n_good: int, n_per_kind: int, n_cal: int, lot_seeds=(205,)):
     fit = [simulate_module(DESIGN, i, seed=101, force_kinds=[]).captures["flat_hi"] for i in range(n_fit)]
     cal = [simulate_module(DESIGN, i, seed=505, force_kinds=[]).captures["flat_hi"] for i in range(n_cal)]
-    test = []  # (raw, mask, kinds-for-reporting)
-    for i in range(n_good):
-        m = simulate_module(DESIGN, i, seed=202, force_kinds=[])
-        test.append((m.captures["flat_hi"], m.truth.mask > 0, []))
-    for j, kind in enumerate(AREA + PIXEL):
-        for i in range(n_per_kind):
-            k = "dust" if kind == "dust_low" else kind
-            m = simulate_module(DESIGN, 1000 * (j + 1) + i, seed=202, force_kinds=[k],
-                                config=LOW if kind == "dust_low" else None)
-            test.append((m.captures["flat_hi"], m.truth.mask > 0, [kind]))
+    test = []  # (raw, mask, kinds-for-reporting, ideal-observer d′ of its area defect or nan)
+    for seed in lot_seeds:
+        for i in range(n_good):
+            m = simulate_module(DESIGN, i, seed=seed, force_kinds=[])
+            test.append((m.captures["flat_hi"], m.truth.mask > 0, [], float("nan")))
+        for j, kind in enumerate(AREA + PIXEL):
+            for i in range(n_per_kind):
+                k = "dust" if kind == "dust_low" else kind
+                m = simulate_module(DESIGN, 1000 * (j + 1) + i, seed=seed, force_kinds=[k],
+                                    config=LOW if kind == "dust_low" else None)
+                d = max((x.get("detectability", float("nan")) for x in m.truth.defects), default=float("nan"))
+                test.append((m.captures["flat_hi"], m.truth.mask > 0, [kind], d))
     return fit, cal, test
+
+
+def detection_floor(scores, threshold, dprime, good_scores) -> dict:
+    """How faint a blemish each detector still finds, on the ideal-observer scale d′.
+
+    Image AUROC of the blemish modules (dust of both contrast ranges) in d′ bins against all
+    good modules, and d′50: the d′ at which a logistic fit of "caught at the threshold" vs
+    log d′ crosses 50 %."""
+    from sklearn.linear_model import LogisticRegression
+
+    scores, dprime = np.asarray(scores, float), np.asarray(dprime, float)
+    bins = [(0, 8), (8, 16), (16, 32), (32, np.inf)]
+    out = {"bins": {}}
+    for lo, hi in bins:
+        sel = (dprime >= lo) & (dprime < hi)
+        if sel.sum() and len(good_scores):
+            y = np.r_[np.zeros(len(good_scores)), np.ones(sel.sum())]
+            out["bins"][f"{lo:g}-{hi:g}"] = {"n": int(sel.sum()), "image_auroc": auroc(y, np.r_[good_scores, scores[sel]])}
+    caught = scores > threshold
+    if 0 < caught.sum() < caught.size:
+        lr = LogisticRegression(C=1e4).fit(np.log(dprime)[:, None], caught)
+        out["d50"] = float(np.exp(-lr.intercept_[0] / lr.coef_[0, 0]))
+    else:
+        out["d50"] = float("nan") if caught.sum() else float("inf")
+    return out
 
 
 def detect(args, out):
     from sklearn.metrics import roc_auc_score
 
     t0 = time.perf_counter()
-    fit, cal, test = make_sets(args.fit, args.good, args.per_kind, args.cal)
+    fit, cal, test = make_sets(args.fit, args.good, args.per_kind, args.cal, args.lot_seeds)
+    nl = len(args.lot_seeds)
     print(f"simulated {len(fit)} good modules for fitting, {len(cal)} other good modules to set the thresholds "
-          f"(target FRR 1 %), and a held-back lot of {len(test)} ({args.good} good, {args.per_kind} per defect type) "
+          f"(target FRR 1 %), and {nl} held-back lot(s) (seeds {', '.join(map(str, args.lot_seeds))}) of "
+          f"{len(test)} modules ({nl * args.good} good, {nl * args.per_kind} per defect type) "
           f"in {time.perf_counter() - t0:.1f} s")
-    labels = [bool(k) for _, _, k in test]
-    masks = [m for _, m, _ in test]
-    kinds = [k for _, _, k in test]
+    labels = [bool(k) for _, _, k, _ in test]
+    masks = [m for _, m, _, _ in test]
+    kinds = [k for _, _, k, _ in test]
+    dprime = np.array([d for _, _, _, d in test])
     res = {}
     for name in args.detectors:
         kw = dict(SETTINGS[name])
@@ -92,7 +122,7 @@ def detect(args, out):
         det.fit(fit, calibration=cal, target_frr=0.01)
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0  # includes scoring the calibration set
         s0 = time.perf_counter()
-        scored = [det.score(r) for r, _, _ in test]
+        scored = [det.score(r) for r, _, _, _ in test]
         per_module = (time.perf_counter() - s0) / len(test)
         scores = [s for s, _ in scored]
         maps = [m for _, m in scored]
@@ -110,6 +140,10 @@ def detect(args, out):
             same = all(again.score(test[i][0])[0] == scores[i] for i in range(0, len(test), max(1, len(test) // 6)))
         res[name] = {"fit_wall_s": wall, "fit_cpu_s": cpu, "score_s_per_module": per_module,
                      "threshold": det.threshold, "sklearn_image_auroc": sk, "reload_identical": same, **ev}
+        if name != "defect_pixels":
+            dust = [i for i, k in enumerate(kinds) if k and k[0] in ("dust", "dust_low")]
+            good = [scores[i] for i, k in enumerate(kinds) if not k]
+            res[name]["floor"] = detection_floor([scores[i] for i in dust], det.threshold, dprime[dust], good)
         print(f"\n== {name}: fit + threshold {wall:.1f} s wall, {cpu:.1f} s CPU (training on 2 threads); "
               f"score {1000 * per_module:.1f} ms/module;"
               f" save/reload identical: {same}")
@@ -120,6 +154,16 @@ def detect(args, out):
         for k, v in ev["per_kind"].items():
             print(f"   {k:16s} {v['n']:3d} {v['image_auroc']:12.4f} {v['pixel_auroc']:12.4f} {v.get('escape_rate', float('nan')):7.3f}")
     out["detect"] = res
+    # how faint a blemish each finds, on the ideal observer's scale
+    names = [n for n in res if "floor" in res[n]]
+    if names:
+        print("\ndust of both contrast ranges by ideal-observer detectability d′ (blemish.ideal_detectability), "
+              "image AUROC vs the good modules; d′50 = d′ caught half the time at the threshold")
+        print(f"   {'d′':>10s} {'n':>4s} " + " ".join(f"{n:>10s}" for n in names))
+        for b in res[names[0]]["floor"]["bins"]:
+            print(f"   {b:>10s} {res[names[0]]['floor']['bins'][b]['n']:4d} "
+                  + " ".join(f"{res[n]['floor']['bins'][b]['image_auroc']:10.4f}" for n in names))
+        print(f"   {'d′50':>10s} {'':4s} " + " ".join(f"{res[n]['floor']['d50']:10.2f}" for n in names))
     # side by side on the low-contrast blemishes
     print("\nlow-contrast dust (0.5–2 % peak contrast), image AUROC:",
           ", ".join(f"{n} {r['per_kind'].get('dust_low', {}).get('image_auroc', float('nan')):.4f}" for n, r in res.items()
@@ -266,6 +310,8 @@ def main():
     ap.add_argument("--good", type=int, default=100)
     ap.add_argument("--cal", type=int, default=100)
     ap.add_argument("--per-kind", type=int, default=20)
+    ap.add_argument("--lot-seeds", type=int, nargs="+", default=[205, 206, 207],
+                    help="held-back lots scored together (the detectors' settings were chosen on lots 202-204)")
     ap.add_argument("--modules", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--executors", nargs="+", default=["local", "ray:local"])
@@ -276,6 +322,7 @@ def main():
     torch.set_num_threads(1)
     if args.quick:
         args.fit, args.good, args.per_kind, args.modules, args.cal = 12, 20, 4, 40, 12
+        args.lot_seeds = args.lot_seeds[:1]
     out = {"args": {k: str(v) for k, v in vars(args).items()}}
     parts = args.only or ["detect", "real", "inpaint", "throughput"]
     if "detect" in parts:

@@ -82,8 +82,11 @@ def main() -> None:
     rows.append(("classical blemish", "—", _auroc_per_kind([blem.score(r)[0] for r in test], kinds)))
     for seed in [int(s) for s in a.seeds.split(",")]:
         for variant in ("base", "den"):
+            # the flat-field normalisation of the study (2026-11-25): per-module radial shading and
+            # one global noise σ (the defaults became a golden reference and a local σ later)
+            norm = {"shading": "radial", "noise": "global"} | ({"position_norm": False} if a.detector == "padim" else {})
             det = make_detector(a.detector, threads=2, seed=seed, pretext_steps=a.steps,
-                                features="denoised" if variant == "den" else "encoder")
+                                features="denoised" if variant == "den" else "encoder", **norm)
             det.fit(fit, calibration=fit[:10])
             vs = np.array([det.score(r)[0] for r in vgood + vbad])
             va = float(roc_auc_score([0] * len(vgood) + [1] * len(vbad), vs))

@@ -136,3 +136,21 @@ def test_bad_kind_and_config():
 
     with pytest.raises(ConfigError, match="defects.kinds"):
         validate(LotSimConfig, {"defects": {"kinds": {"smudge": 1}}}, "cfg")
+
+
+@pytest.mark.parametrize("kind", ["dust", "scratch", "contamination"])
+def test_recorded_detectability_matches_the_captures(kind):
+    """Each area defect's ideal-observer d′ (truth ``detectability``) equals the d′ computed from
+    the captures themselves: the defective minus the clean flat (same sensor and noise seeds;
+    cdf-inversion Poisson couples the two draws, so the difference is the defect's mean change)."""
+    from camforge.qualify.blemish import ideal_detectability
+    from camforge.qualify.flatfield import black_subtracted
+    from camforge.sensor import Sensor, SensorConfig
+
+    K = float(Sensor(SensorConfig(**DESIGN["sensor"])).conversion_gain_dn_per_e)
+    m = simulate_module(DESIGN, 5, seed=3, force_kinds=[kind], clean=True)
+    bad = black_subtracted(m.captures["flat_hi"]).astype(float) / K
+    clean = black_subtracted(m.clean["flat_hi"]).astype(float) / K
+    got = ideal_detectability(bad - clean, clean, prnu_frac=m.truth.params["prnu_pct"] / 100, read_noise_e=2.0)
+    assert m.truth.defects[0]["detectability"] == pytest.approx(got, rel=0.03)
+    assert got > 5

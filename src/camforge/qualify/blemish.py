@@ -216,11 +216,34 @@ def half_max_mask(contrast_map: np.ndarray, floor: float = 0.0) -> np.ndarray:
     return (contrast_map >= 0.5 * peak) & (contrast_map > floor)
 
 
+def ideal_detectability(delta_e: np.ndarray, signal_e: np.ndarray, *, prnu_frac: float = 0.0,
+                        read_noise_e: float = 0.0) -> float:
+    """Detectability index d′ of a blemish for the ideal observer that knows it exactly.
+
+    ``d′ = sqrt(Σ ΔS² / σ²)`` over the pixels (the prewhitening matched filter, signal known
+    exactly, independent Gaussian noise), with ``ΔS`` the blemish's change of the mean signal
+    (``delta_e``, e⁻) and ``σ² = S + (prnu_frac · S)² + read_noise_e²`` the pixel's shot,
+    photo-response non-uniformity (a fixed pattern, but unknown for a new module) and read
+    noise at the mean signal ``signal_e`` [e⁻]. It bounds what any detector can do: at a known
+    position the ideal observer's AUROC is Φ(d′/√2); searching a frame for a blemish of unknown
+    position and size needs about d′ ≥ 5 for reliable detection (the Rose criterion).
+
+    References:
+        A. Rose, "The sensitivity performance of the human eye on an absolute scale",
+        J. Opt. Soc. Am. 38, 196–208 (1948).
+        H. H. Barrett and K. J. Myers, *Foundations of Image Science*, Wiley (2004), §13.2.
+    """
+    d = np.asarray(delta_e, dtype=np.float64)
+    S = np.broadcast_to(np.asarray(signal_e, dtype=np.float64), d.shape)
+    var = np.maximum(S, 0) + (float(prnu_frac) * S) ** 2 + float(read_noise_e) ** 2
+    return float(np.sqrt(np.sum(d * d / np.maximum(var, 1e-12))))
+
+
 def smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     return ndimage.gaussian_filter(x, sigma, mode="nearest")
 
 
 __all__ = [
-    "Occluder", "disc_kernel", "half_max_mask", "mean_contrast", "occluder_opacity", "peak_contrast",
+    "Occluder", "disc_kernel", "half_max_mask", "ideal_detectability", "mean_contrast", "occluder_opacity", "peak_contrast",
     "shadow_diameter_um", "shadow_transmission", "single_shadow",
 ]

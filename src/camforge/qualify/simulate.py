@@ -55,7 +55,7 @@ from scipy import ndimage, signal
 
 from camforge.config import load_yaml, validate
 from camforge.errors import ConfigError, InputError
-from camforge.qualify.blemish import Occluder, disc_kernel, half_max_mask, single_shadow
+from camforge.qualify.blemish import Occluder, disc_kernel, half_max_mask, ideal_detectability, single_shadow
 from camforge.types import Raw
 
 #: Defect kinds; a truth mask pixel holds ``KINDS.index(kind) + 1``.
@@ -378,6 +378,7 @@ def simulate_module(design: dict[str, Any], index: int, *, seed: int = 0, defect
     defects: list[dict[str, Any]] = []
     dcfg: dict[str, float] = {"hot_ppm": 0.0, "dead_ppm": 0.0, "stuck_ppm": 0.0, "cluster_ppm": 0.0}
     npx = H * W
+    area_effects: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (effect, its info) for d′ below
     for kind in kinds:
         label = KINDS.index(kind) + 1
         if kind in ("hot_pixels", "dead_pixels", "stuck_pixels"):
@@ -413,6 +414,7 @@ def simulate_module(design: dict[str, Any], index: int, *, seed: int = 0, defect
                 add += eff["glare"]
             mask[eff["mask"]] = label
             defects.append(eff["info"])
+            area_effects.append((eff, eff["info"]))
         elif kind == "tilt":
             tilt = rng_d.uniform(*dc.tilt_deg)
             defects.append({"kind": kind, "tilt_deg": float(tilt)})
@@ -471,6 +473,22 @@ def simulate_module(design: dict[str, Any], index: int, *, seed: int = 0, defect
         e_chart = _blend_blur(nom, blur_d / pitch)
     else:
         e_chart = nom["e_chart"]
+    # each area defect's ideal-observer detectability in the flat_hi capture (truth for analysis)
+    if area_effects:
+        from camforge.cfa import cfa_tile
+
+        tile = cfa_tile(s_cfg.cfa) if e_base.shape[0] > 1 else np.zeros((1, 1), dtype=np.int64)
+        ch = tile[np.arange(H)[:, None] % tile.shape[0], np.arange(W)[None, :] % tile.shape[1]]
+        S = np.take_along_axis(e_base, ch[None], 0)[0] * t_hi
+        S_mean = (e_base.mean(axis=(1, 2)) * t_hi)[ch]
+        for eff, info in area_effects:
+            delta = np.zeros((H, W))
+            if eff["transmission"] is not None:
+                delta += S * (1.0 - eff["transmission"])
+            if eff["glare"] is not None:
+                delta += eff["glare"] * S_mean
+            info["detectability"] = ideal_detectability(delta, S, prnu_frac=prnu / 100.0,
+                                                        read_noise_e=float(s_cfg.read_noise_e))
     e_chart_mod = e_chart * shade[None] * chan * T[None] * col_gain[None] + add[None] * e_chart.mean(axis=(1, 2), keepdims=True)
     plan = {"dark": (np.zeros_like(e_base), cfg.dark_exposure_s), "flat_lo": (e_def, t_lo), "flat_hi": (e_def, t_hi),
             "chart": (e_chart_mod, nom["t_chart"])}
