@@ -16,7 +16,12 @@ the distance map per position with its mean and spread over the good modules
 the z-maps came from a per-module shading fit (the per-position spread was too noisy to
 help); with the golden-reference shading and the local noise model (``shading="reference"``,
 ``noise="local"``, the defaults of both detectors, see :mod:`camforge.qualify.flatfield`) it
-raised PaDiM's image AUROC on 0.5–2 % dust from 0.91 to 0.94 on the tuning lots.
+raised PaDiM's image AUROC on 0.5–2 % dust from 0.91 to 0.94 on the tuning lots. The
+covariance is shrunk toward its mean variance (``ridge`` × mean variance added to the
+diagonal, default 3): the five nested-box features are nearly collinear, and whitening them
+fully amplifies their noisy differences and the halos around strong defects (pooled pixel
+AUROC 0.974 with ridge 0.01, 0.986 with 3, 0.988 with 100 on the tuning lots; image AUROC
+unchanged).
 
 The features come from :class:`~camforge.qualify.detectors.nets.FeatureNet`, trained by
 camforge on its denoising pretext — no downloaded weights, raw float z-maps, any bit depth.
@@ -153,7 +158,7 @@ class PatchCoreDetector(_FeatureDetector):
 class PadimDetector(_FeatureDetector):
     kind = "padim"
     defaults = {"bin": 1, "degree": 4, "shading": "reference", "noise": "local", "width": 16, "pretext_steps": 300, "seed": 0,
-                "threads": None, "ridge": 0.01, "position_norm": True, "topk_px": 256, "features": "denoised"}
+                "threads": None, "ridge": 3.0, "position_norm": True, "topk_px": 256, "features": "denoised"}
 
     def __init__(self, **params):
         super().__init__(**params)
