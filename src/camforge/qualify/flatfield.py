@@ -127,6 +127,8 @@ def robust_surface(plane: np.ndarray, degree: int = 4, *, model: str = "legendre
     polynomial in the distance from an optical centre (r², r⁴, r⁶; the centre is searched
     within ±20 % of the frame) plus a linear gradient; anything not rotationally symmetric
     (a shading anomaly, contamination glare, a blemish) stays in the residual.
+    ``model="correction"``: gain, x and y gradient and r² about the frame centre — the small
+    per-module correction of a golden reference (:func:`flat_relative`, ``model="reference"``).
 
     The plane is block-averaged (``block`` px, default ~1/24 of its short side), the surface
     is fitted by least squares and refitted ``iterations`` times without the blocks whose
@@ -136,7 +138,7 @@ def robust_surface(plane: np.ndarray, degree: int = 4, *, model: str = "legendre
     ``(surface, centre)``.
     """
     if model not in ("legendre", "radial", "correction"):
-        raise InputError(f"shading model must be 'legendre' or 'radial', got {model!r}")
+        raise InputError(f"shading model must be 'legendre', 'radial' or 'correction', got {model!r}")
     h, w = plane.shape
     b = block or max(1, min(h, w) // 24)
     hb, wb = h // b, w // b
@@ -299,6 +301,8 @@ def flat_relative(raw: Raw, *, degree: int = 4, model: str = "legendre", referen
     robust Legendre surface of ``correction_degree`` (2: gain, gradient and curvature — what
     transmission, decentre and colour-shading spread change) fitted to the plane / reference.
     """
+    if model not in ("legendre", "radial", "reference"):
+        raise InputError(f"shading model must be 'legendre', 'radial' or 'reference', got {model!r}")
     raw = as_raw(raw)
     planes, x, n, cfa = _planes(raw)
     mean = float(x.mean())
