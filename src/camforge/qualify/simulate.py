@@ -475,10 +475,9 @@ def simulate_module(design: dict[str, Any], index: int, *, seed: int = 0, defect
         e_chart = nom["e_chart"]
     # each area defect's ideal-observer detectability in the flat_hi capture (truth for analysis)
     if area_effects:
-        from camforge.cfa import cfa_tile
+        from camforge.cfa import color_index_map
 
-        tile = cfa_tile(s_cfg.cfa) if e_base.shape[0] > 1 else np.zeros((1, 1), dtype=np.int64)
-        ch = tile[np.arange(H)[:, None] % tile.shape[0], np.arange(W)[None, :] % tile.shape[1]]
+        ch = color_index_map(s_cfg.cfa if e_base.shape[0] > 1 else "MONO", H, W).numpy()
         S = np.take_along_axis(e_base, ch[None], 0)[0] * t_hi
         S_mean = (e_base.mean(axis=(1, 2)) * t_hi)[ch]
         for eff, info in area_effects:
