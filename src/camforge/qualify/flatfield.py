@@ -8,9 +8,9 @@ Every detector and measurement of :mod:`camforge.qualify` starts here:
    CFA planes and divides each plane by its expected shading: a robust low-order 2-D
    polynomial surface (Legendre, degree 4, or a radial lens model; refitted with outliers
    excluded so blemishes do not bend it) or — when good modules of the same design are at
-   hand — a *golden reference* (:func:`shading_reference`, the median of good modules'
-   normalised flats) times a robust quadratic correction for the module's own gain, decentre
-   and colour shading. The result is the *relative response* (1 = the local expected level)
+   hand — a *golden reference* (:func:`shading_reference`, the trimmed mean of good modules'
+   normalised flats) times a robust correction for the module's own gain, decentre and
+   colour shading. The result is the *relative response* (1 = the local expected level)
    at full resolution, plus each plane's shading surface;
 3. :func:`analysis_map` turns it into the detectors' input: isolated outlier pixels (defect
    pixels — the defect-pixel maps' job) are replaced by their same-colour 3×3 median, the
@@ -219,8 +219,9 @@ def robust_surface(plane: np.ndarray, degree: int = 4, *, model: str = "legendre
     return (surf, (cy, cx)) if return_centre else surf
 
 
-def _planes(raw: Raw) -> tuple[np.ndarray, np.ndarray, int, str]:
-    """``(planes [n², H/n, W/n], signal [H, W] cropped to whole tiles, n, cfa)`` of a flat field."""
+def _planes(raw: Raw) -> tuple[np.ndarray, np.ndarray, int, str, float]:
+    """``(planes [n², H/n, W/n], signal [H, W] cropped to whole tiles, n, cfa, mean signal [DN])``
+    of a flat field."""
     cfa = normalize_cfa(raw.meta.cfa)
     n = tile_size(cfa)
     x = black_subtracted(raw)
@@ -228,7 +229,10 @@ def _planes(raw: Raw) -> tuple[np.ndarray, np.ndarray, int, str]:
     if H < 8 * n or W < 8 * n:
         raise MeasurementError(f"frame {W} × {H} is too small for flat-field analysis (need at least {8 * n} px a side)")
     x = x[: H // n * n, : W // n * n]
-    return pack(x, n), x, n, cfa
+    mean = float(x.mean())
+    if not mean > 0:
+        raise MeasurementError(f"the flat field has no signal above black (mean {mean:.3g} DN)")
+    return pack(x, n), x, n, cfa, mean
 
 
 def shading_reference(frames, *, smooth_px: float = 1.0) -> np.ndarray:
@@ -237,13 +241,13 @@ def shading_reference(frames, *, smooth_px: float = 1.0) -> np.ndarray:
     Each frame's CFA planes are divided by the frame's mean signal; the reference is their
     per-pixel 20 % trimmed mean (a blemish on a few golden modules does not enter it, and the
     noise stays near that of the plain mean: the median's, 1.25× higher, cost the benchmark's
-    dust detection), smoothed with a Gaussian of
-    local quadratic fits over ``6 · smooth_px + 1`` plane pixels (Savitzky-Golay, separable,
-    fitted up to the edges — unbiased on the steep vignetting, where a Gaussian blur is ~1 %
-    off in the corners) to damp the noise of few frames (noise σ ÷ 3 for 1 px); a wider
-    kernel left a systematic residual in the qualification benchmark. Used by :func:`flat_relative` with ``model="reference"``: a
-    module's expected flat is this reference times a smooth correction, so a broad blemish
-    (contamination glare, a shading anomaly) is not absorbed by a flexible per-module fit.
+    dust detection), smoothed by local quadratic fits over ``6 · smooth_px + 1`` plane pixels
+    (Savitzky-Golay, separable, fitted up to the edges — unbiased on the steep vignetting,
+    where a Gaussian blur is ~1 % off in the corners) to damp the noise of few frames (noise
+    σ ÷ 3 for 1 px); a wider kernel left a systematic residual in the qualification benchmark.
+    Used by :func:`flat_relative` with ``model="reference"``: a module's expected flat is this
+    reference times a smooth correction, so a broad blemish (contamination glare, a shading
+    anomaly) is not absorbed by a flexible per-module fit.
 
     Args:
         frames: flat fields (what :func:`as_raw` accepts) of good modules of one design, one
@@ -251,10 +255,7 @@ def shading_reference(frames, *, smooth_px: float = 1.0) -> np.ndarray:
     """
     planes = []
     for f in frames:
-        p, x, n, cfa = _planes(as_raw(f))
-        mean = float(x.mean())
-        if not mean > 0:
-            raise MeasurementError(f"a reference flat field has no signal above black (mean {mean:.3g} DN)")
+        p, _, _, _, mean = _planes(as_raw(f))
         if planes and p.shape != planes[0].shape:
             raise InputError(f"reference flat fields must have one size and CFA: got planes {p.shape} and "
                              f"{planes[0].shape}")
@@ -267,8 +268,8 @@ def shading_reference(frames, *, smooth_px: float = 1.0) -> np.ndarray:
         # do not bias the steep vignetting of the corners as a Gaussian blur does (~1 %)
         win = 2 * int(round(3 * smooth_px)) + 1
         if min(med.shape[1:]) > win:
-            med = savgol_filter(savgol_filter(med, win, 2, axis=1, mode="interp"), win, 2, axis=2,
-                                       mode="interp")
+            med = savgol_filter(med, win, 2, axis=1, mode="interp")
+            med = savgol_filter(med, win, 2, axis=2, mode="interp")
     return (med / med.mean(axis=(1, 2), keepdims=True)).astype(np.float32)
 
 
@@ -292,22 +293,20 @@ class FlatResponse:
     mean_dn: float
 
 
-def flat_relative(raw: Raw, *, degree: int = 4, model: str = "legendre", reference: np.ndarray | None = None,
-                  correction: str = "lens") -> FlatResponse:
+def flat_relative(raw: Raw, *, degree: int = 4, model: str = "legendre",
+                  reference: np.ndarray | None = None) -> FlatResponse:
     """Relative response of a flat-field capture (see the module notes).
 
     ``model``: ``"legendre"`` or ``"radial"`` (:func:`robust_surface` per plane), or
     ``"reference"``: each plane is the golden ``reference`` (:func:`shading_reference`) times a
-    robust Legendre surface of ``correction_degree`` (2: gain, gradient and curvature — what
-    transmission, decentre and colour-shading spread change) fitted to the plane / reference.
+    robust correction surface fitted to the plane / reference (``robust_surface(...,
+    model="correction")``: gain, x and y gradient, r² — what transmission, decentre and
+    colour-shading spread change).
     """
     if model not in ("legendre", "radial", "reference"):
         raise InputError(f"shading model must be 'legendre', 'radial' or 'reference', got {model!r}")
     raw = as_raw(raw)
-    planes, x, n, cfa = _planes(raw)
-    mean = float(x.mean())
-    if not mean > 0:
-        raise MeasurementError(f"the flat field has no signal above black (mean {mean:.3g} DN)")
+    planes, x, n, cfa, mean = _planes(raw)
     if model == "reference":
         if reference is None:
             raise InputError("shading model 'reference' needs a reference (shading_reference() of good modules)")
@@ -316,10 +315,7 @@ def flat_relative(raw: Raw, *, degree: int = 4, model: str = "legendre", referen
             raise InputError(f"the frame's CFA planes are {planes.shape} but the shading reference is {ref.shape}: "
                              "score frames of the size and CFA the reference was made from")
         safe_ref = np.where(ref > 1e-6, ref, np.inf)
-        if correction not in ("lens", "quadratic"):
-            raise InputError(f"correction must be 'lens' or 'quadratic', got {correction!r}")
-        cm, cd = ("correction", 2) if correction == "lens" else ("legendre", 2)
-        surfaces = np.stack([robust_surface(p / r, cd, model=cm) * r for p, r in zip(planes, safe_ref)])
+        surfaces = np.stack([robust_surface(p / r, 2, model="correction") * r for p, r in zip(planes, safe_ref)])
         surfaces = np.where(np.isfinite(surfaces), surfaces, 0.0)
     elif model == "radial" and len(planes) > 1:
         # one optical centre for every colour plane, searched on their mean
